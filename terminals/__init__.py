@@ -1,0 +1,1 @@
+"""Browser terminals: named PTYs bridged to websockets that survive reconnects."""
