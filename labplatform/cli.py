@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import uvicorn
@@ -16,6 +17,9 @@ import uvicorn
 from labkit.logs import configure_logging
 from labplatform import __version__
 from labplatform.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from labplatform.clusters.embedded.manager import EmbeddedClusters
 
 
 def _settings(ctx: click.Context, **overrides: object) -> Settings:
@@ -77,3 +81,87 @@ def doctor(ctx: click.Context, port: int | None) -> None:
     checks = checker.checks()
     click.echo(format_report(checks, checker.rootless))
     sys.exit(1 if any(check.blocking for check in checks) else 0)
+
+
+class _ClusterGroup(click.Group):
+    """Shows a failed cluster operation as a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from labplatform.clusters.embedded.manager import ClusterError
+
+        try:
+            return super().invoke(ctx)
+        except ClusterError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@main.group(cls=_ClusterGroup)
+def cluster() -> None:
+    """Create, list and delete lab clusters on this host (embedded backend)."""
+
+
+def _clusters(ctx: click.Context) -> EmbeddedClusters:
+    from labplatform.clusters.embedded.manager import EmbeddedClusters
+
+    return EmbeddedClusters(_settings(ctx).data_dir)
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@cluster.command("create")
+@click.argument("name")
+@click.pass_context
+def cluster_create(ctx: click.Context, name: str) -> None:
+    """Create cluster NAME and wait until its API answers."""
+    click.echo(f"creating cluster {name}", err=True)
+    info = _clusters(ctx).create(name, _progress)
+    click.echo(f"cluster {name} is ready at {info.server}")
+    click.echo(f"export KUBECONFIG={_clusters(ctx).kubeconfig(name)}")
+
+
+@cluster.command("list")
+@click.pass_context
+def cluster_list(ctx: click.Context) -> None:
+    """List clusters with their state and API address."""
+    rows = _clusters(ctx).list()
+    click.echo(f"{'NAME':<24} {'STATE':<8} {'SERVER':<28} CREATED")
+    for info, running in rows:
+        state = "running" if running else "stopped"
+        click.echo(f"{info.name:<24} {state:<8} {info.server:<28} {info.created}")
+
+
+@cluster.command("kubeconfig")
+@click.argument("name")
+@click.pass_context
+def cluster_kubeconfig(ctx: click.Context, name: str) -> None:
+    """Print the path of cluster NAME's kubeconfig."""
+    click.echo(_clusters(ctx).kubeconfig(name))
+
+
+@cluster.command("start")
+@click.argument("name")
+@click.pass_context
+def cluster_start(ctx: click.Context, name: str) -> None:
+    """Start a stopped cluster with everything it held."""
+    info = _clusters(ctx).start(name, _progress)
+    click.echo(f"cluster {name} is running at {info.server}")
+
+
+@cluster.command("stop")
+@click.argument("name")
+@click.pass_context
+def cluster_stop(ctx: click.Context, name: str) -> None:
+    """Stop cluster NAME's processes; its objects stay for `start`."""
+    _clusters(ctx).stop(name)
+    click.echo(f"cluster {name} stopped")
+
+
+@cluster.command("delete")
+@click.argument("name")
+@click.pass_context
+def cluster_delete(ctx: click.Context, name: str) -> None:
+    """Stop cluster NAME and remove everything it had."""
+    _clusters(ctx).delete(name)
+    click.echo(f"cluster {name} deleted")

@@ -1,0 +1,1 @@
+"""Learners' clusters: one interface, three backends (embedded, kind, kubernetes)."""

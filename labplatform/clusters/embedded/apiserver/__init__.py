@@ -1,0 +1,1 @@
+"""A Kubernetes-API-compatible server for lab clusters."""

@@ -1,0 +1,242 @@
+"""The API server's ASGI application: authentication, discovery, OpenAPI, health.
+
+Resource requests are handed to :class:`~.handlers.ResourceHandlers`. The
+app is built around one :class:`~.api.Api` (one cluster); the in-process
+controllers run as tasks of the same event loop, started and stopped with
+the app's lifespan, so nothing outlives the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from labplatform.clusters.embedded.apiserver import discovery, errors, openapi
+from labplatform.clusters.embedded.apiserver.api import Api
+from labplatform.clusters.embedded.apiserver.builtin_schemas import BUILTIN_SCHEMAS
+from labplatform.clusters.embedded.apiserver.handlers import (
+    ResourceHandlers,
+    json_response,
+    status_response,
+)
+from labplatform.clusters.embedded.apiserver.node import NodeRuntime
+from labplatform.clusters.embedded.apiserver.routing import parse_resource_path
+
+log = logging.getLogger(__name__)
+
+KUBERNETES_VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-labplatform"}
+ANONYMOUS_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+
+Controller = Callable[[Api], Awaitable[None]]
+
+
+@dataclass
+class ApiServer:
+    """One cluster's API: the object layer, its token, its controllers."""
+
+    api: Api
+    token: str
+    server_address: str = "127.0.0.1:6443"
+    controllers: Sequence[Controller] = ()
+    node: NodeRuntime | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        handlers = ResourceHandlers(self.api, lambda: self.node)
+        routes = [
+            Route("/healthz", _ok),
+            Route("/livez", _ok),
+            Route("/readyz", _ok),
+            Route("/version", _version),
+            Route("/openapi/v3", self._openapi_index),
+            Route("/openapi/v3/{path:path}", self._openapi_document),
+            Route(
+                "/{path:path}",
+                self._dispatch(handlers),
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            ),
+        ]
+        app = Starlette(routes=routes, lifespan=self._lifespan)
+        return app  # authentication wraps it in asgi()
+
+    def asgi(self) -> ASGIApp:
+        return _Authenticate(_LogRequests(self.app()), self.token)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        for controller in self.controllers:
+            self._tasks.append(asyncio.create_task(_supervise(controller, self.api)))
+        try:
+            yield
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+
+    def _dispatch(self, handlers: ResourceHandlers) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                path = request.url.path
+                info = parse_resource_path(path)
+                if info is None:
+                    return self._discovery(request, path)
+                return await handlers.handle(request, info)
+            except errors.ApiError as exc:
+                return status_response(exc)
+
+        return endpoint
+
+    def _discovery(self, request: Request, path: str) -> Response:
+        parts = [p for p in path.split("/") if p]
+        accept = request.headers.get("accept", "")
+        registry = self.api.registry
+        if parts in (["api"], ["apis"]):
+            if discovery.wants_aggregated(accept):
+                body = discovery.aggregated(registry, core=parts == ["api"])
+                return json_response(body, media_type=discovery.AGGREGATED_CONTENT_TYPE)
+            if parts == ["api"]:
+                return json_response(discovery.api_versions(self.server_address))
+            return json_response(discovery.api_group_list(registry))
+        if len(parts) == 2 and parts[0] == "apis":
+            versions = registry.group_versions().get(parts[1])
+            if versions:
+                group = {"kind": "APIGroup", "apiVersion": "v1"}
+                return json_response({**group, **discovery.api_group(parts[1], versions)})
+        if (len(parts) == 2 and parts[0] == "api") or (len(parts) == 3 and parts[0] == "apis"):
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            body = discovery.api_resource_list(registry, group, version)
+            if body is not None:
+                return json_response(body)
+        raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    def _kind_schemas(self) -> list[openapi.KindSchema]:
+        kinds = []
+        for rt in self.api.registry:
+            for version in rt.versions:
+                if rt.custom:
+                    schema = rt.crd_versions[version].get("schema", {}).get("openAPIV3Schema", {})
+                else:
+                    schema = BUILTIN_SCHEMAS.get(f"{rt.group}/{version}/{rt.kind}", {})
+                if schema:
+                    kinds.append(
+                        openapi.KindSchema(
+                            rt.group, version, rt.kind, rt.plural, rt.namespaced, schema
+                        )
+                    )
+        return kinds
+
+    async def _openapi_index(self, request: Request) -> Response:
+        return json_response(openapi.openapi_index(self._kind_schemas()))
+
+    async def _openapi_document(self, request: Request) -> Response:
+        parts = request.path_params["path"].split("/")
+        if len(parts) == 2 and parts[0] == "api":
+            group, version = "", parts[1]
+        elif len(parts) == 3 and parts[0] == "apis":
+            group, version = parts[1], parts[2]
+        else:
+            return status_response(errors.ApiError(404, "NotFound", "not found"))
+        kinds = [k for k in self._kind_schemas() if (k.group, k.version) == (group, version)]
+        if not kinds:
+            return status_response(errors.ApiError(404, "NotFound", "not found"))
+        return json_response(openapi.openapi_document(group, version, kinds))
+
+
+async def _supervise(controller: Controller, api: Api) -> None:
+    """Keep a controller running: log a crash, wait a moment, start it again."""
+    name = getattr(controller, "__name__", repr(controller))
+    while True:
+        try:
+            await controller(api)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("controller crashed; restarting", extra={"controller": name})
+            await asyncio.sleep(1.0)
+
+
+async def _ok(_request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def _version(_request: Request) -> Response:
+    return json_response(
+        {
+            **KUBERNETES_VERSION,
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "python",
+            "compiler": "cpython",
+            "platform": "linux/amd64",
+        }
+    )
+
+
+class _Authenticate:
+    """Bearer-token authentication; health and version stay public, as upstream."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"] not in ANONYMOUS_PATHS:
+            headers = dict(scope["headers"])
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                response = status_response(errors.unauthorized())
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _LogRequests:
+    """One structured line per request: writes at info, reads at debug."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 0}
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            method = scope["method"]
+            level = logging.DEBUG if method == "GET" else logging.INFO
+            log.log(
+                level,
+                "request",
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "code": status["code"],
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )

@@ -1,0 +1,205 @@
+"""Creating, listing and deleting embedded clusters on this host.
+
+Each cluster is a directory under ``<data_dir>/clusters/<name>`` holding its
+credentials, its object store, its kubeconfig and ``cluster.json``; and one
+API server process, started in a session of its own so it outlives the
+command that created it and is stopped only by ``delete``. The directory is
+the source of truth: a cluster whose process has died shows as ``stopped``
+and ``start`` brings it back with every object it had.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+Progress = Callable[[str], None]
+
+
+class ClusterError(RuntimeError):
+    """A cluster operation failed; the message says what to do."""
+
+
+@dataclass
+class ClusterInfo:
+    name: str
+    port: int
+    created: str
+    pid: int = 0
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+class EmbeddedClusters:
+    """The embedded clusters under one data directory."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "clusters"
+
+    def directory(self, name: str) -> Path:
+        return self.root / name
+
+    def kubeconfig(self, name: str) -> Path:
+        self._info(name)
+        return self.directory(name) / "kubeconfig"
+
+    def create(self, name: str, progress: Progress = lambda _: None) -> ClusterInfo:
+        if not NAME_RE.match(name):
+            raise ClusterError(
+                f"invalid cluster name {name!r}: use 1-40 lower-case letters, digits and '-', "
+                "starting and ending with a letter or digit"
+            )
+        directory = self.directory(name)
+        if directory.exists():
+            raise ClusterError(f"cluster {name!r} already exists (delete it first)")
+        directory.mkdir(parents=True, mode=0o700)
+        try:
+            progress("creating the cluster's CA, serving certificate and token")
+            credentials = ClusterCredentials.load_or_create(directory / "pki")
+            info = ClusterInfo(name, _free_port(), datetime.now(UTC).isoformat(timespec="seconds"))
+            write_kubeconfig(directory / "kubeconfig", name, info.server, credentials)
+            self._save(info)
+            self._start(info, progress)
+        except BaseException:
+            self._kill(name)
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return info
+
+    def start(self, name: str, progress: Progress = lambda _: None) -> ClusterInfo:
+        info = self._info(name)
+        if self.running(info):
+            return info
+        self._start(info, progress)
+        return info
+
+    def stop(self, name: str) -> None:
+        self._info(name)
+        self._kill(name)
+
+    def delete(self, name: str) -> None:
+        self._info(name)
+        self._kill(name)
+        shutil.rmtree(self.directory(name))
+
+    def list(self) -> list[tuple[ClusterInfo, bool]]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for directory in sorted(self.root.iterdir()):
+            if (directory / "cluster.json").is_file():
+                info = self._info(directory.name)
+                found.append((info, self.running(info)))
+        return found
+
+    def running(self, info: ClusterInfo) -> bool:
+        """The recorded process is alive and is this cluster's API server."""
+        if not info.pid:
+            return False
+        try:
+            cmdline = Path(f"/proc/{info.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return str(self.directory(info.name)).encode() in cmdline
+
+    # -- internals -----------------------------------------------------------
+
+    def _start(self, info: ClusterInfo, progress: Progress) -> None:
+        directory = self.directory(info.name)
+        progress(f"starting the API server on {info.server}")
+        with (directory / "apiserver.log").open("ab") as log_file:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "labplatform.clusters.embedded.apiserver",
+                    "--data-dir",
+                    str(directory),
+                    "--port",
+                    str(info.port),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        info.pid = proc.pid
+        self._save(info)
+        began = time.monotonic()
+        self._wait_ready(info, proc)
+        progress(f"API server ready in {time.monotonic() - began:.1f} s")
+
+    def _wait_ready(self, info: ClusterInfo, proc: subprocess.Popen[bytes]) -> None:
+        context = ssl.create_default_context(cafile=self.directory(info.name) / "pki" / "ca.crt")
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = _tail(self.directory(info.name) / "apiserver.log")
+                raise ClusterError(f"the API server exited with {proc.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{info.server}/readyz", context=context, timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+        raise ClusterError(f"the API server did not become ready within {READY_TIMEOUT:.0f} s")
+
+    def _kill(self, name: str) -> None:
+        path = self.directory(name) / "cluster.json"
+        if not path.is_file():
+            return
+        info = self._info(name)
+        if not self.running(info):
+            return
+        os.killpg(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and self.running(info):
+            time.sleep(0.05)
+        if self.running(info):
+            os.killpg(info.pid, signal.SIGKILL)
+
+    def _info(self, name: str) -> ClusterInfo:
+        path = self.directory(name) / "cluster.json"
+        if not NAME_RE.match(name) or not path.is_file():
+            raise ClusterError(f"no cluster named {name!r} (see `labplatform cluster list`)")
+        return ClusterInfo(**json.loads(path.read_text()))
+
+    def _save(self, info: ClusterInfo) -> None:
+        path = self.directory(info.name) / "cluster.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(info), indent=2))
+        tmp.replace(path)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
