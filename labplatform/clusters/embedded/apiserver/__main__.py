@@ -21,6 +21,7 @@ from labplatform.clusters.embedded.apiserver.controllers import ALL_CONTROLLERS
 from labplatform.clusters.embedded.apiserver.registry import Registry
 from labplatform.clusters.embedded.apiserver.server import ApiServer
 from labplatform.clusters.embedded.apiserver.store import Store
+from labplatform.clusters.embedded.apiserver.tokens import TokenIssuer
 from labplatform.clusters.embedded.pki import ClusterCredentials
 
 log = logging.getLogger("labplatform.apiserver")
@@ -45,7 +46,11 @@ async def serve(data_dir: Path, host: str, port: int, service_cidr: str | None) 
         api = Api(store, Registry(), service_cidr=service_cidr)
         await bootstrap(api)
         server = ApiServer(
-            api, credentials.token, server_address=f"{host}:{port}", controllers=ALL_CONTROLLERS
+            api,
+            credentials.token,
+            TokenIssuer(data_dir / "pki" / "service-account.key"),
+            server_address=f"{host}:{port}",
+            controllers=ALL_CONTROLLERS,
         )
         config = uvicorn.Config(
             server.asgi(),

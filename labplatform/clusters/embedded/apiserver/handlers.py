@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,6 +28,12 @@ from labplatform.clusters.embedded.apiserver.selectors import (
     parse_label_selector,
 )
 from labplatform.clusters.embedded.apiserver.store import Obj
+from labplatform.clusters.embedded.apiserver.tokens import (
+    API_AUDIENCE,
+    DEFAULT_EXPIRATION,
+    MIN_EXPIRATION,
+    TokenIssuer,
+)
 from labplatform.clusters.embedded.apiserver.watch import WatchRequest, watch_events
 
 PATCH_TYPES = {
@@ -78,8 +85,11 @@ def status_response(error: errors.ApiError) -> Response:
 class ResourceHandlers:
     """The verbs of every resource, bound to one cluster's :class:`Api`."""
 
-    def __init__(self, api: Api, node: Callable[[], NodeRuntime | None]) -> None:
+    def __init__(
+        self, api: Api, tokens: TokenIssuer, node: Callable[[], NodeRuntime | None]
+    ) -> None:
         self.api = api
+        self.tokens = tokens
         self.node = node
 
     async def handle(self, request: Request, info: RequestInfo) -> Response:
@@ -106,6 +116,10 @@ class ResourceHandlers:
             )
         if info.subresource == "scale":
             return await self.scale(request, rt, info)
+        if info.subresource == "token" and method == "POST":
+            return await self.token_request(request, rt, info)
+        if rt.key == "authentication.k8s.io/tokenreviews" and method == "POST":
+            return await self.token_review(request)
         if not info.name:
             if method == "GET":
                 return await self.list(request, rt, info)
@@ -247,6 +261,104 @@ class ResourceHandlers:
             limit_bytes=_int(query.get("limitBytes")),
         )
         return StreamingResponse(node.logs(pod, options), media_type="text/plain")
+
+    # -- service-account tokens -------------------------------------------------
+
+    async def token_request(
+        self, request: Request, rt: ResourceType, info: RequestInfo
+    ) -> Response:
+        """``serviceaccounts/token``: a bound token, as the kubelet projects into pods."""
+        account = self.api.get(rt, info.namespace, info.name)
+        body = await _read_body(request)
+        spec = body.get("spec", {}) if isinstance(body, dict) else {}
+        audiences = list(spec.get("audiences") or [API_AUDIENCE])
+        expiration = spec.get("expirationSeconds", DEFAULT_EXPIRATION)
+        if not isinstance(expiration, int) or expiration < MIN_EXPIRATION:
+            raise errors.invalid(
+                "TokenRequest",
+                info.name,
+                [
+                    errors.Cause(
+                        "FieldValueInvalid",
+                        "may not specify a duration less than 10 minutes",
+                        "spec.expirationSeconds",
+                    )
+                ],
+                "authentication.k8s.io",
+            )
+        pod = None
+        bound = spec.get("boundObjectRef") or {}
+        if bound:
+            if bound.get("kind") != "Pod":
+                raise errors.bad_request(f"cannot bind token to a {bound.get('kind')}: only Pod")
+            pod = self.api.get(self.api.registry.by_key("/pods"), info.namespace, bound["name"])
+            if bound.get("uid") and bound["uid"] != pod["metadata"]["uid"]:
+                raise errors.conflict("pods", bound["name"], why="the object has a different uid")
+        token, expiry = self.tokens.issue(info.namespace, account, audiences, expiration, pod)
+        return json_response(
+            {
+                "kind": "TokenRequest",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"name": info.name, "namespace": info.namespace},
+                "spec": {**spec, "audiences": audiences, "expirationSeconds": expiration},
+                "status": {
+                    "token": token,
+                    "expirationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expiry)),
+                },
+            },
+            201,
+        )
+
+    async def token_review(self, request: Request) -> Response:
+        """``tokenreviews``: who holds this token, if it is still good."""
+        body = await _read_body(request)
+        spec = body.get("spec", {}) if isinstance(body, dict) else {}
+        audiences = list(spec.get("audiences") or [API_AUDIENCE])
+        status: dict[str, Any] = {"authenticated": False, "user": {}}
+        try:
+            status = {"authenticated": True, **self.identity(spec.get("token", ""), audiences)}
+        except ValueError as exc:
+            status["error"] = str(exc)
+        return json_response(
+            {
+                "kind": "TokenReview",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"creationTimestamp": None},
+                "spec": spec,
+                "status": status,
+            },
+            201,
+        )
+
+    def identity(self, token: str, audiences: list[str]) -> dict[str, Any]:
+        """The user a service-account token stands for; its account and pod must still exist."""
+        claims = self.tokens.verify(token, audiences)
+        private = claims.get("kubernetes.io", {})
+        namespace = private.get("namespace", "")
+        account = private.get("serviceaccount", {})
+        live = self.api.store.get("/serviceaccounts", namespace, account.get("name", ""))
+        if live is None or live["metadata"]["uid"] != account.get("uid"):
+            raise ValueError("service account has been deleted")
+        extra: dict[str, list[str]] = {}
+        if "pod" in private:
+            pod = self.api.store.get("/pods", namespace, private["pod"]["name"])
+            if pod is None or pod["metadata"]["uid"] != private["pod"]["uid"]:
+                raise ValueError("the pod this token was bound to has been deleted")
+            extra = {
+                "authentication.kubernetes.io/pod-name": [private["pod"]["name"]],
+                "authentication.kubernetes.io/pod-uid": [private["pod"]["uid"]],
+            }
+        user = {
+            "username": claims["sub"],
+            "uid": account.get("uid", ""),
+            "groups": [
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{namespace}",
+                "system:authenticated",
+            ],
+            "extra": extra,
+        }
+        return {"user": user, "audiences": claims.get("aud", [])}
 
     # -- writes ------------------------------------------------------------
 

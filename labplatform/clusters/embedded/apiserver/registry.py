@@ -113,6 +113,13 @@ BUILTIN = (
         subresources=("status",),
     ),
     _grouped(
+        "authentication.k8s.io",
+        "TokenReview",
+        "tokenreviews",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _grouped(
         "admissionregistration.k8s.io",
         "MutatingWebhookConfiguration",
         "mutatingwebhookconfigurations",

@@ -33,6 +33,7 @@ from labplatform.clusters.embedded.apiserver.handlers import (
 )
 from labplatform.clusters.embedded.apiserver.node import NodeRuntime
 from labplatform.clusters.embedded.apiserver.routing import parse_resource_path
+from labplatform.clusters.embedded.apiserver.tokens import API_AUDIENCE, TokenIssuer
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,15 @@ class ApiServer:
 
     api: Api
     token: str
+    tokens: TokenIssuer
     server_address: str = "127.0.0.1:6443"
     controllers: Sequence[Controller] = ()
     node: NodeRuntime | None = None
+    handlers: ResourceHandlers = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def app(self) -> Starlette:
-        handlers = ResourceHandlers(self.api, lambda: self.node)
+        handlers = self.handlers
         routes = [
             Route("/healthz", _ok),
             Route("/livez", _ok),
@@ -71,8 +74,18 @@ class ApiServer:
         app = Starlette(routes=routes, lifespan=self._lifespan)
         return app  # authentication wraps it in asgi()
 
+    def __post_init__(self) -> None:
+        self.handlers = ResourceHandlers(self.api, self.tokens, lambda: self.node)
+
     def asgi(self) -> ASGIApp:
-        return _Authenticate(_LogRequests(self.app()), self.token)
+        return _Authenticate(_LogRequests(self.app()), self.token, self._service_account)
+
+    def _service_account(self, token: str) -> bool:
+        try:
+            self.handlers.identity(token, [API_AUDIENCE])
+        except ValueError:
+            return False
+        return True
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -188,16 +201,26 @@ async def _version(_request: Request) -> Response:
 
 
 class _Authenticate:
-    """Bearer-token authentication; health and version stay public, as upstream."""
+    """Bearer tokens: the cluster admin's, or a live service account's (pods, the mesh).
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    Health and version stay public, as upstream.
+    """
+
+    def __init__(self, app: ASGIApp, token: str, service_account: Callable[[str], bool]) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.service_account = service_account
+
+    def _allowed(self, header: bytes) -> bool:
+        if hmac.compare_digest(header, self.expected):
+            return True
+        scheme, _, token = header.decode("latin-1").partition(" ")
+        return scheme == "Bearer" and token.count(".") == 2 and self.service_account(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"] not in ANONYMOUS_PATHS:
             headers = dict(scope["headers"])
-            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+            if not self._allowed(headers.get(b"authorization", b"")):
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                     return

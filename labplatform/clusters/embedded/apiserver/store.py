@@ -176,15 +176,18 @@ class Store:
             raise StoreConflictError("missing")
         if expected_rv and previous["metadata"]["resourceVersion"] != expected_rv:
             raise StoreConflictError("stale")
-        final = copy.deepcopy(previous)
-        return self._commit(key, (namespace, name), final, "DELETED", previous)
+        return self._commit(key, (namespace, name), previous, "DELETED", previous)
 
     def _commit(
         self, key: str, ident: tuple[str, str], obj: Obj, kind: EventType, previous: Obj | None
     ) -> Obj:
         rv = self._rv + 1
-        obj["metadata"]["resourceVersion"] = str(rv)
-        body = json.dumps(obj, separators=(",", ":"))
+        # Serialise once; the stored copy and the caller's copy are both parsed
+        # from it, so neither can reach into the other.
+        body = json.dumps(
+            {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(rv)}},
+            separators=(",", ":"),
+        )
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -207,16 +210,17 @@ class Store:
             db.execute("ROLLBACK")
             raise
         self._rv = rv
+        stored = json.loads(body)
         bucket = self._objects.setdefault(key, {})
         if kind == "DELETED":
             del bucket[ident]
         else:
-            bucket[ident] = obj
-        change = Change(rv, kind, key, obj, previous)
+            bucket[ident] = stored
+        change = Change(rv, kind, key, stored, previous)
         self._changes.append(change)
         for watcher in list(self._watchers):
             watcher.offer(change)
-        return copy.deepcopy(obj)
+        return json.loads(body)  # type: ignore[no-any-return]
 
     def _compact(self, rv: int) -> None:
         """Drop changes older than the retained history, inside the caller's transaction."""
