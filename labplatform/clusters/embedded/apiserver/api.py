@@ -60,6 +60,9 @@ SERVER_METADATA = (
     "selfLink",
 )
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+TOKEN_VOLUME_PREFIX = "kube-api-access-"
+TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 
 
 def now_rfc3339(delta: float = 0.0) -> str:
@@ -151,6 +154,8 @@ class Api:
             meta.pop(field, None)
         self._prepare_create(rt, obj)
         apply_defaults(rt.kind, obj)
+        if rt.key == POD_KEY:
+            self._admit_service_account(obj)
         obj = await self._admit_mutating(rt, "CREATE", obj, None, opts)
         self._validate(rt, obj, None)
         if rt.key == SERVICE_KEY:
@@ -185,6 +190,56 @@ class Api:
             obj["status"] = _crd_status(obj)
         elif rt.kind == "Secret" and not rt.group:
             _fold_string_data(obj)
+
+    def _admit_service_account(self, pod: Obj) -> None:
+        """Upstream's ServiceAccount admission: the account must exist, its token is projected.
+
+        The node runtime fills the projected volume: a bound token from the
+        ``serviceaccounts/token`` subresource, the cluster CA, the namespace.
+        """
+        spec, meta = pod["spec"], pod["metadata"]
+        namespace, account_name = meta["namespace"], spec.get("serviceAccountName") or "default"
+        account = self.store.get(SA_KEY, namespace, account_name)
+        if account is None:
+            raise errors.forbidden(
+                f'pods "{meta["name"]}" is forbidden: error looking up service account '
+                f'{namespace}/{account_name}: serviceaccount "{account_name}" not found'
+            )
+        automount = spec.get("automountServiceAccountToken")
+        if automount is None:
+            automount = account.get("automountServiceAccountToken", True)
+        volumes = spec.setdefault("volumes", [])
+        if automount is False or any(
+            v.get("name", "").startswith(TOKEN_VOLUME_PREFIX) for v in volumes
+        ):
+            return
+        volume = TOKEN_VOLUME_PREFIX + "".join(
+            secrets.choice(NAME_SUFFIX_ALPHABET) for _ in range(5)
+        )
+        sources = [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {
+                "configMap": {
+                    "name": ROOT_CA_CONFIGMAP,
+                    "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                }
+            },
+            {
+                "downwardAPI": {
+                    "items": [
+                        {
+                            "path": "namespace",
+                            "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                        }
+                    ]
+                }
+            },
+        ]
+        volumes.append({"name": volume, "projected": {"defaultMode": 420, "sources": sources}})
+        for container in spec.get("containers", []) + spec.get("initContainers", []):
+            mounts = container.setdefault("volumeMounts", [])
+            if not any(m.get("mountPath") == TOKEN_MOUNT_PATH for m in mounts):
+                mounts.append({"name": volume, "readOnly": True, "mountPath": TOKEN_MOUNT_PATH})
 
     # -- update ------------------------------------------------------------
 
