@@ -20,8 +20,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from labplatform.clusters.embedded.apiserver import discovery, errors, openapi
 from labplatform.clusters.embedded.apiserver.api import Api
@@ -33,6 +34,7 @@ from labplatform.clusters.embedded.apiserver.handlers import (
 )
 from labplatform.clusters.embedded.apiserver.node import NodeRuntime
 from labplatform.clusters.embedded.apiserver.routing import parse_resource_path
+from labplatform.clusters.embedded.apiserver.streaming import serve_exec
 from labplatform.clusters.embedded.apiserver.tokens import API_AUDIENCE, TokenIssuer
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class ApiServer:
             Route("/version", _version),
             Route("/openapi/v3", self._openapi_index),
             Route("/openapi/v3/{path:path}", self._openapi_document),
+            WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/exec", self._exec),
             Route(
                 "/{path:path}",
                 self._dispatch(handlers),
@@ -98,6 +101,14 @@ class ApiServer:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
+
+    async def _exec(self, websocket: WebSocket) -> None:
+        params = websocket.path_params
+        pod = self.api.store.get("/pods", params["namespace"], params["name"])
+        if pod is None:
+            await websocket.close(1008, f'pods "{params["name"]}" not found')
+            return
+        await serve_exec(websocket, pod, self.node)
 
     def _dispatch(self, handlers: ResourceHandlers) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
