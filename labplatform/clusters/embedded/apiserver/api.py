@@ -93,9 +93,12 @@ class Api:
         *,
         service_cidr: str | None = None,
         service_url: Callable[[str, str, int, str], str] | None = None,
+        root_ca: str = "",
     ) -> None:
         self.store = store
         self.registry = registry
+        # Published into every namespace as the kube-root-ca.crt ConfigMap.
+        self.root_ca = root_ca
         services = list(store.list(SERVICE_KEY))
         self.cluster_ips = ClusterIPAllocator(
             **({"cidr": service_cidr} if service_cidr else {}),
@@ -153,7 +156,8 @@ class Api:
         for field in SERVER_METADATA:
             meta.pop(field, None)
         self._prepare_create(rt, obj)
-        apply_defaults(rt.kind, obj)
+        if not rt.custom:
+            apply_defaults(rt.kind, obj)
         if rt.key == POD_KEY:
             self._admit_service_account(obj)
         obj = await self._admit_mutating(rt, "CREATE", obj, None, opts)
@@ -296,7 +300,8 @@ class Api:
                 meta.pop(field, None)
         if rt.kind == "Secret" and not rt.group:
             _fold_string_data(new)
-        apply_defaults(rt.kind, new)
+        if not rt.custom:
+            apply_defaults(rt.kind, new)
         new = await self._admit_mutating(rt, "UPDATE", new, old, opts)
         if _spec_changed(old, new):
             meta["generation"] = int(old_meta.get("generation", 0)) + 1
