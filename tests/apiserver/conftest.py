@@ -121,6 +121,7 @@ class StandInKubelet:
             {
                 "name": c.name,
                 "image": c.image,
+                "imageID": f"docker.io/{c.image}",
                 "ready": True,
                 "started": True,
                 "restartCount": 0,

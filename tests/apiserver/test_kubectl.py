@@ -320,21 +320,21 @@ def test_watch_prints_changes(cluster: LiveCluster, tmp_path) -> None:
     [
         (
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n  namespace: default\n",
-            "(Invalid)",
-            'ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"',
+            "",
+            'The ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name"',
         ),
         (
             "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: nosel\n"
             "  namespace: default\nspec:\n  template:\n    metadata:\n      labels: {app: x}\n"
             "    spec:\n      containers:\n      - name: x\n        image: busybox\n",
-            "(Invalid)",
-            "spec.selector: Required value",
+            "",
+            'The Deployment "nosel" is invalid: spec.selector: Required value',
         ),
         (
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: noimage\n  namespace: default\n"
             "spec:\n  containers:\n  - name: x\n",
-            "(Invalid)",
-            "spec.containers[0].image: Required value",
+            "",
+            'The Pod "noimage" is invalid: spec.containers[0].image: Required value',
         ),
         (
             "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",

@@ -43,9 +43,7 @@ async def serve(data_dir: Path, host: str, port: int, service_cidr: str | None) 
     credentials = ClusterCredentials.load_or_create(data_dir / "pki")
     store = Store(data_dir / "store.db")
     try:
-        api = Api(
-            store, Registry(), service_cidr=service_cidr, root_ca=credentials.ca_pem.decode()
-        )
+        api = Api(store, Registry(), service_cidr=service_cidr, root_ca=credentials.ca_pem.decode())
         await bootstrap(api)
         server = ApiServer(
             api,

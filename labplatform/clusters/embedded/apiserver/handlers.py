@@ -18,7 +18,7 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from labplatform.clusters.embedded.apiserver import errors, tables
+from labplatform.clusters.embedded.apiserver import errors, protobuf, tables
 from labplatform.clusters.embedded.apiserver.api import Api, WriteOptions
 from labplatform.clusters.embedded.apiserver.node import LogOptions, NodeRuntime
 from labplatform.clusters.embedded.apiserver.registry import ResourceType
@@ -473,6 +473,8 @@ async def _read_body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if content_type in ("application/yaml", "application/apply-patch+yaml"):
         return _parse_yaml(raw)
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     if content_type not in ("application/json", "", "*/*") and content_type not in PATCH_TYPES:
         raise errors.unsupported_media_type(content_type)
     try:

@@ -10,6 +10,7 @@ does.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 
 from labplatform.clusters.embedded.apiserver.api import Api
 from labplatform.clusters.embedded.apiserver.controllers.base import ControllerSpec, Item
@@ -21,6 +22,10 @@ SA_KEY = "/serviceaccounts"
 CONFIGMAP_KEY = "/configmaps"
 ROOT_CA = "kube-root-ca.crt"
 EMPTY_POLL_SECONDS = 0.5
+# Upstream's controller starts emptying a namespace a moment after it is marked
+# for deletion; `kubectl delete -f` of a file that lists the namespace first
+# relies on that to delete the rest of the file without NotFound errors.
+START_DELAY_SECONDS = 2.0
 
 
 def _items(api: Api, change: Change) -> list[Item]:
@@ -39,6 +44,12 @@ async def _reconcile(api: Api, item: Item) -> float | None:
     if namespace is None:
         return None
     if namespace["metadata"].get("deletionTimestamp"):
+        marked = datetime.fromisoformat(
+            namespace["metadata"]["deletionTimestamp"].replace("Z", "+00:00")
+        )
+        waited = (datetime.now(UTC) - marked).total_seconds()
+        if waited < START_DELAY_SECONDS:
+            return START_DELAY_SECONDS - waited
         return await _empty(api, namespace["metadata"]["name"])
     if api.store.get(SA_KEY, name, "default") is None:
         await api.create(api.registry.by_key(SA_KEY), name, {"metadata": {"name": "default"}})
