@@ -370,3 +370,52 @@ def test_immutable_field_and_stale_version_are_refused(cluster: LiveCluster) -> 
     assert "the object has been modified" in stale.stderr
     now = cluster.kubectl("get", "cm", "settings", "-n", "lab", "-o", "jsonpath={.data.greeting}")
     assert now.stdout == "hi"
+
+
+def test_server_side_apply_owns_fields_and_reports_conflicts(cluster: LiveCluster) -> None:
+    cluster.kubectl("create", "namespace", "lab")
+    manifest = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: lab\n"
+        "data:\n  a: '1'\n"
+    )
+    out = cluster.kubectl("apply", "--server-side", "-f", "-", stdin=manifest).stdout
+    assert "configmap/owned serverside-applied" in out
+    managers = json.loads(
+        cluster.kubectl(
+            "get", "cm", "owned", "-n", "lab", "-o", "json", "--show-managed-fields"
+        ).stdout
+    )["metadata"]["managedFields"]
+    assert [(m["manager"], m["operation"]) for m in managers] == [("kubectl", "Apply")]
+    cluster.kubectl(
+        "patch", "cm", "owned", "-n", "lab", "--type", "merge", "-p", '{"data":{"a":"2"}}'
+    )
+    clash = cluster.kubectl(
+        "apply", "--server-side", "--field-manager", "other", "-f", "-", stdin=manifest, check=False
+    )
+    assert clash.returncode == 1
+    assert "conflict" in clash.stderr and ".data.a" in clash.stderr
+    forced = cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "other",
+        "-f",
+        "-",
+        stdin=manifest,
+    )
+    assert "serverside-applied" in forced.stdout
+    value = cluster.kubectl("get", "cm", "owned", "-n", "lab", "-o", "jsonpath={.data.a}").stdout
+    assert value == "1"
+
+
+def test_wrong_types_are_refused_and_store_nothing(cluster: LiveCluster) -> None:
+    wrong = APP.split("---\n")[1].replace("replicas: 2", 'replicas: "two"')
+    cluster.kubectl("create", "namespace", "lab")
+    result = cluster.kubectl("apply", "--validate=false", "-f", "-", stdin=wrong, check=False)
+    assert result.returncode == 1
+    assert "Error from server (BadRequest)" in result.stderr
+    assert "cannot unmarshal string into Go struct field .spec.replicas of type int32" in (
+        result.stderr
+    )
+    assert cluster.kubectl("get", "deploy", "-n", "lab", "-o", "name").stdout == ""

@@ -129,7 +129,12 @@ class Api:
     # -- create ------------------------------------------------------------
 
     async def create(
-        self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions = DEFAULT_WRITE
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        opts: WriteOptions = DEFAULT_WRITE,
+        operation: str = "Update",
     ) -> Obj:
         obj = self._decode(rt, namespace, body)
         meta = obj["metadata"]
@@ -169,7 +174,7 @@ class Api:
         meta["creationTimestamp"] = now_rfc3339()
         if "spec" in obj or rt.custom:
             meta["generation"] = 1
-        self._record_manager(None, obj, opts, "Update")
+        self._record_manager(None, obj, opts, operation)
         await self._admit_validating(rt, "CREATE", obj, None, opts)
         if opts.dry_run:
             return obj
@@ -382,8 +387,7 @@ class Api:
         merged = patch.server_side_apply(live, applied, opts.field_manager, opts.force)
         if live is None:
             merged["metadata"].pop("resourceVersion", None)
-            created = await self.create(rt, namespace, merged, opts)
-            return created
+            return await self.create(rt, namespace, merged, opts, operation="Apply")
         if not _patch_sets_resource_version(body):
             merged["metadata"]["resourceVersion"] = ""
         return await self._update(rt, live, merged, subresource, opts, operation="Apply")
@@ -631,7 +635,13 @@ class Api:
         else:
             builtin = BUILTIN_SCHEMAS.get(f"{rt.group}/{rt.storage_version}/{rt.kind}")
             if builtin is not None:
-                causes += schema.validate_schema(obj, builtin)
+                found = schema.validate_schema(obj, builtin)
+                for cause in found:
+                    if cause.reason == "FieldValueTypeInvalid":  # a decoding error upstream
+                        raise errors.bad_request(
+                            schema.go_decode_error(rt.kind, rt.api_version(), cause)
+                        )
+                causes += found
             causes += (
                 validation.validate_create(rt.kind, obj)
                 if old is None
