@@ -54,7 +54,7 @@ def test_objects_and_versions_survive_a_restart(tmp_path: Path) -> None:
     first.close()
     second = Store(path)
     try:
-        assert [o["metadata"]["name"] for o in second.list("/configmaps", "lab")] == ["a", "b"]
+        assert [o["metadata"]["name"] for o in second.objects("/configmaps", "lab")] == ["a", "b"]
         assert second.resource_version == int(rv)
         assert int(second.create("/configmaps", cm("c"))["metadata"]["resourceVersion"]) > int(rv)
         # a watch can resume from before the restart
@@ -83,7 +83,7 @@ def test_lists_are_sorted_by_namespace_then_name(store: Store) -> None:
     for ns, name in [("b", "x"), ("a", "z"), ("a", "y")]:
         store.create("/configmaps", cm(name, namespace=ns))
     assert [
-        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.list("/configmaps")
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in store.objects("/configmaps")
     ] == [
         ("a", "y"),
         ("a", "z"),

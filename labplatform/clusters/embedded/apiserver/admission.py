@@ -178,7 +178,7 @@ class WebhookAdmission:
 
 def _rule_matches(rule: Obj, request: AdmissionRequest, resource: str) -> bool:
     def allows(values: list[str] | None, value: str) -> bool:
-        return bool(values) and ("*" in values or value in values)
+        return bool(values) and values is not None and ("*" in values or value in values)
 
     scope = rule.get("scope", "*")
     if scope == "Namespaced" and not request.namespace:

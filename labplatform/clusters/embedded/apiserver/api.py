@@ -99,7 +99,7 @@ class Api:
         self.registry = registry
         # Published into every namespace as the kube-root-ca.crt ConfigMap.
         self.root_ca = root_ca
-        services = list(store.list(SERVICE_KEY))
+        services = list(store.objects(SERVICE_KEY))
         self.cluster_ips = ClusterIPAllocator(
             **({"cidr": service_cidr} if service_cidr else {}),
             used=(s["spec"].get("clusterIP", "") for s in services),
@@ -112,7 +112,7 @@ class Api:
             self._namespace_labels,
             **({"service_url": service_url} if service_url else {}),
         )
-        for crd in store.list(CRD_KEY):
+        for crd in store.objects(CRD_KEY):
             registry.add(resource_from_crd(crd))
 
     # -- reads -------------------------------------------------------------
@@ -123,8 +123,8 @@ class Api:
             raise errors.not_found(rt.plural, name, rt.group)
         return obj
 
-    def list(self, rt: ResourceType, namespace: str | None) -> Iterator[Obj]:
-        return self.store.list(rt.key, namespace if rt.namespaced else None)
+    def objects(self, rt: ResourceType, namespace: str | None) -> Iterator[Obj]:
+        return self.store.objects(rt.key, namespace if rt.namespaced else None)
 
     # -- create ------------------------------------------------------------
 
@@ -516,7 +516,7 @@ class Api:
 
     def _remove_custom_resources(self, crd: Obj) -> None:
         resource = resource_from_crd(crd)
-        for obj in list(self.store.list(resource.key)):
+        for obj in list(self.store.objects(resource.key)):
             meta = obj["metadata"]
             self.store.delete(resource.key, meta.get("namespace", ""), meta["name"])
         self.registry.remove(resource.group, resource.plural)
@@ -530,7 +530,7 @@ class Api:
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
         rt = self.registry.by_key(EVENT_KEY)
-        for event in self.store.list(EVENT_KEY, namespace):
+        for event in self.store.objects(EVENT_KEY, namespace):
             ref = event["involvedObject"]
             if (ref.get("uid"), event["reason"], event["message"]) == (
                 meta.get("uid"),
@@ -695,7 +695,7 @@ class Api:
         )
 
     def _webhook_configurations(self) -> list[Obj]:
-        return [obj for key in WEBHOOK_KEYS for obj in self.store.list(key)]
+        return [obj for key in WEBHOOK_KEYS for obj in self.store.objects(key)]
 
     def _namespace_labels(self, namespace: str) -> dict[str, str]:
         ns = self.store.get(NAMESPACE_KEY, "", namespace)

@@ -122,7 +122,7 @@ class ResourceHandlers:
             return await self.token_review(request)
         if not info.name:
             if method == "GET":
-                return await self.list(request, rt, info)
+                return await self.collection(request, rt, info)
             if method == "POST":
                 return await self.create(request, rt, info)
             if method == "DELETE":
@@ -141,14 +141,14 @@ class ResourceHandlers:
 
     # -- reads -------------------------------------------------------------
 
-    async def list(self, request: Request, rt: ResourceType, info: RequestInfo) -> Response:
+    async def collection(self, request: Request, rt: ResourceType, info: RequestInfo) -> Response:
         query = request.query_params
         matches = self.selector(rt, query)
         namespace = info.namespace if rt.namespaced and info.namespace else None
         if query.get("watch") in ("true", "1"):
             watch = WatchRequest.from_query(rt.key, namespace, matches, query)
             return self.watch_response(request, rt, info, watch)
-        items = [obj for obj in self.api.list(rt, namespace) if matches(obj)]
+        items = [obj for obj in self.api.objects(rt, namespace) if matches(obj)]
         rv = str(self.api.store.resource_version)
         meta: dict[str, Any] = {"resourceVersion": rv}
         items, token = _paginate(items, query.get("limit"), query.get("continue"), rv)
@@ -437,7 +437,7 @@ class ResourceHandlers:
         options = await _delete_options(request)
         matches = self.selector(rt, request.query_params)
         namespace = info.namespace if rt.namespaced and info.namespace else None
-        doomed = [obj for obj in self.api.list(rt, namespace) if matches(obj)]
+        doomed = [obj for obj in self.api.objects(rt, namespace) if matches(obj)]
         deleted = []
         for obj in doomed:
             meta = obj["metadata"]

@@ -477,14 +477,14 @@ def _apply_merge(live: Any, applied: Any, path: Path, keys: dict[Path, str]) -> 
         return result
     if isinstance(applied, list) and isinstance(live, list) and path in keys:
         key = keys[path]
-        result = list(live)
+        items = list(live)
         for item in applied:
-            index = next((i for i, c in enumerate(result) if c.get(key) == item.get(key)), None)
+            index = next((i for i, c in enumerate(items) if c.get(key) == item.get(key)), None)
             if index is None:
-                result.append(copy.deepcopy(item))
+                items.append(copy.deepcopy(item))
             else:
-                result[index] = _apply_merge(result[index], item, path, keys)
-        return result
+                items[index] = _apply_merge(items[index], item, path, keys)
+        return items
     return copy.deepcopy(applied)
 
 

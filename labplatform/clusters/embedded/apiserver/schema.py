@@ -46,8 +46,8 @@ def _type_ok(value: Any, schema: dict[str, Any]) -> bool:
     if expected == "number":
         return actual in ("integer", "number")
     if expected == "integer" and actual == "number":
-        return float(value).is_integer()
-    return actual == expected
+        return bool(float(value).is_integer())
+    return bool(actual == expected)
 
 
 def _quote(value: Any) -> str:

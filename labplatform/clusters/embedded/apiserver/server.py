@@ -137,13 +137,13 @@ class ApiServer:
         if len(parts) == 2 and parts[0] == "apis":
             versions = registry.group_versions().get(parts[1])
             if versions:
-                group = {"kind": "APIGroup", "apiVersion": "v1"}
-                return json_response({**group, **discovery.api_group(parts[1], versions)})
+                envelope = {"kind": "APIGroup", "apiVersion": "v1"}
+                return json_response({**envelope, **discovery.api_group(parts[1], versions)})
         if (len(parts) == 2 and parts[0] == "api") or (len(parts) == 3 and parts[0] == "apis"):
             group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
-            body = discovery.api_resource_list(registry, group, version)
-            if body is not None:
-                return json_response(body)
+            resources = discovery.api_resource_list(registry, group, version)
+            if resources is not None:
+                return json_response(resources)
         raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _kind_schemas(self) -> list[openapi.KindSchema]:

@@ -142,7 +142,7 @@ class Store:
         obj = self._objects.get(key, {}).get((namespace, name))
         return copy.deepcopy(obj) if obj is not None else None
 
-    def list(self, key: str, namespace: str | None = None) -> Iterator[Obj]:
+    def objects(self, key: str, namespace: str | None = None) -> Iterator[Obj]:
         """Objects of one resource (in one namespace, or all), read-only, sorted."""
         objects = self._objects.get(key, {})
         for ident in sorted(objects):

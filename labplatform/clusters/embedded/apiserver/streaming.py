@@ -65,7 +65,7 @@ async def serve_exec(websocket: WebSocket, pod: dict[str, Any], node: NodeRuntim
 
 
 def _container(pod: dict[str, Any], requested: str) -> str:
-    names = [c["name"] for c in pod["spec"].get("containers", [])]
+    names: list[str] = [str(c["name"]) for c in pod["spec"].get("containers", [])]
     if not requested:
         return names[0]
     if requested not in names:

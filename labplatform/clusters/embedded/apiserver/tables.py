@@ -155,12 +155,9 @@ def _pod_ready(pod: Obj, _now: datetime) -> str:
 def _pod_restarts(pod: Obj, now: datetime) -> str:
     statuses = _get(pod, "status", "containerStatuses", default=[])
     restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
+    finished = [_parse_time(_get(c, "lastState", "terminated", "finishedAt")) for c in statuses]
     last = max(
-        (
-            _parse_time(_get(c, "lastState", "terminated", "finishedAt"))
-            for c in statuses
-            if _get(c, "lastState", "terminated", "finishedAt")
-        ),
+        (moment for moment in finished if moment is not None),
         default=None,
     )
     if restarts and last:

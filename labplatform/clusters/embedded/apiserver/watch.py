@@ -83,7 +83,7 @@ async def watch_events(store: Store, request: WatchRequest) -> AsyncIterator[Eve
         if request.send_initial_events or rv in ("", "0"):
             initial = [
                 ("ADDED", obj)
-                for obj in store.list(request.key, request.namespace)
+                for obj in store.objects(request.key, request.namespace)
                 if request.matches(obj)
             ]
             if request.send_initial_events and request.allow_bookmarks:
@@ -113,9 +113,9 @@ async def watch_events(store: Store, request: WatchRequest) -> AsyncIterator[Eve
                 return
             if change.rv <= start_rv:
                 continue  # already part of the initial state
-            event = _filtered(change, request.matches)
-            if event is not None:
-                yield event
+            filtered = _filtered(change, request.matches)
+            if filtered is not None:
+                yield filtered
     finally:
         watcher.close()
 

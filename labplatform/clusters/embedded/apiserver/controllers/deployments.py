@@ -64,7 +64,9 @@ def _items(api: Api, change: Change) -> list[Item]:
 
 
 def _all(api: Api) -> list[Item]:
-    return [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in api.store.list(DEPLOY_KEY)]
+    return [
+        (d["metadata"]["namespace"], d["metadata"]["name"]) for d in api.store.objects(DEPLOY_KEY)
+    ]
 
 
 async def _scale(api: Api, deploy: Obj, rs: Obj, replicas: int) -> Obj:
@@ -95,7 +97,7 @@ async def _reconcile(api: Api, item: Item) -> float | None:
         return None
     spec = deploy["spec"]
     uid = deploy["metadata"]["uid"]
-    owned = [rs for rs in api.store.list(RS_KEY, namespace) if owned_by(rs, uid)]
+    owned = [rs for rs in api.store.objects(RS_KEY, namespace) if owned_by(rs, uid)]
     current_hash = template_hash(spec["template"])
     new = next(
         (rs for rs in owned if rs["metadata"]["labels"].get(HASH_LABEL) == current_hash), None
@@ -239,7 +241,7 @@ def _condition(previous: list[Obj], kind: str, status: str, reason: str, message
 async def _update_status(api: Api, deploy: Obj, new: Obj) -> None:
     meta = deploy["metadata"]
     namespace, uid = meta["namespace"], meta["uid"]
-    owned = [rs for rs in api.store.list(RS_KEY, namespace) if owned_by(rs, uid)]
+    owned = [rs for rs in api.store.objects(RS_KEY, namespace) if owned_by(rs, uid)]
     new = next((rs for rs in owned if rs["metadata"]["name"] == new["metadata"]["name"]), new)
     desired = int(deploy["spec"].get("replicas", 1))
     replicas = sum(rs.get("status", {}).get("replicas", 0) for rs in owned)

@@ -39,14 +39,14 @@ def _items(api: Api, change: Change) -> list[Item]:
     pods = [change.obj] + ([change.previous] if change.previous is not None else [])
     return [
         (namespace, svc["metadata"]["name"])
-        for svc in api.store.list(SERVICE_KEY, namespace)
+        for svc in api.store.objects(SERVICE_KEY, namespace)
         if any(_selects(svc, pod) for pod in pods)
     ]
 
 
 def _all(api: Api) -> list[Item]:
     return [
-        (s["metadata"]["namespace"], s["metadata"]["name"]) for s in api.store.list(SERVICE_KEY)
+        (s["metadata"]["namespace"], s["metadata"]["name"]) for s in api.store.objects(SERVICE_KEY)
     ]
 
 
@@ -92,7 +92,7 @@ async def _reconcile(api: Api, item: Item) -> float | None:
         return None  # endpoints of a selector-less Service are the user's
     pods = [
         p
-        for p in api.store.list(POD_KEY, namespace)
+        for p in api.store.objects(POD_KEY, namespace)
         if _selects(service, p) and p.get("status", {}).get("podIP")
     ]
     subsets: dict[tuple[tuple[str, int, str], ...], dict[str, list[Any]]] = {}
@@ -107,7 +107,7 @@ async def _reconcile(api: Api, item: Item) -> float | None:
         subset = subsets.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
         ready = pod_ready(pod) and not pod["metadata"].get("deletionTimestamp")
         subset["addresses" if ready else "notReadyAddresses"].append(_address(pod))
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Endpoints",
         "metadata": {

@@ -38,7 +38,7 @@ def _all(api: Api) -> list[Item]:
     owners = {
         ref.get("uid", "")
         for resource in api.registry
-        for obj in api.store.list(resource.key)
+        for obj in api.store.objects(resource.key)
         for ref in obj["metadata"].get("ownerReferences") or []
     }
     return [("uid", uid) for uid in owners]
@@ -46,7 +46,7 @@ def _all(api: Api) -> list[Item]:
 
 def _find_uid(api: Api, uid: str) -> tuple[ResourceType, Obj] | None:
     for resource in api.registry:
-        for obj in api.store.list(resource.key):
+        for obj in api.store.objects(resource.key):
             if obj["metadata"].get("uid") == uid:
                 return resource, obj
     return None
@@ -56,7 +56,7 @@ def _dependents(api: Api, uid: str) -> list[tuple[ResourceType, Obj]]:
     return [
         (resource, obj)
         for resource in api.registry
-        for obj in api.store.list(resource.key)
+        for obj in api.store.objects(resource.key)
         if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
     ]
 
@@ -114,7 +114,8 @@ async def _finalize_owner(api: Api, resource: ResourceType, owner: Obj) -> float
             ]
             dmeta = dependent["metadata"]
             await api.update(dep_resource, dmeta.get("namespace", ""), dmeta["name"], updated)
-        return await _drop_finalizer(api, resource, owner, ORPHAN)
+        await _drop_finalizer(api, resource, owner, ORPHAN)
+        return None
     if FOREGROUND in finalizers:
         dependents = _dependents(api, uid)
         for dep_resource, dependent in dependents:
@@ -122,7 +123,7 @@ async def _finalize_owner(api: Api, resource: ResourceType, owner: Obj) -> float
                 await _delete(api, dep_resource, dependent, "Foreground")
         if dependents:
             return WAIT_SECONDS
-        return await _drop_finalizer(api, resource, owner, FOREGROUND)
+        await _drop_finalizer(api, resource, owner, FOREGROUND)
     return None
 
 

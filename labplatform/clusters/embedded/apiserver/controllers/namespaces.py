@@ -35,7 +35,7 @@ def _items(api: Api, change: Change) -> list[Item]:
 
 
 def _all(api: Api) -> list[Item]:
-    return [("", ns["metadata"]["name"]) for ns in api.store.list(NAMESPACE_KEY)]
+    return [("", ns["metadata"]["name"]) for ns in api.store.objects(NAMESPACE_KEY)]
 
 
 async def _reconcile(api: Api, item: Item) -> float | None:
@@ -77,7 +77,7 @@ async def _empty(api: Api, name: str) -> float | None:
     for resource in list(api.registry):
         if not resource.namespaced:
             continue
-        for obj in list(api.store.list(resource.key, name)):
+        for obj in list(api.store.objects(resource.key, name)):
             remaining += 1
             if obj["metadata"].get("deletionTimestamp"):
                 continue

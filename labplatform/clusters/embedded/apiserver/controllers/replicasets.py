@@ -83,7 +83,9 @@ def _items(api: Api, change: Change) -> list[Item]:
 
 
 def _all(api: Api) -> list[Item]:
-    return [(rs["metadata"]["namespace"], rs["metadata"]["name"]) for rs in api.store.list(RS_KEY)]
+    return [
+        (rs["metadata"]["namespace"], rs["metadata"]["name"]) for rs in api.store.objects(RS_KEY)
+    ]
 
 
 def _removal_rank(pod: Obj) -> tuple[int, int, str]:
@@ -103,7 +105,7 @@ async def _reconcile(api: Api, item: Item) -> float | None:
         return None
     uid = rs["metadata"]["uid"]
     pods_rt = api.registry.by_key(POD_KEY)
-    live = [p for p in api.store.list(POD_KEY, namespace) if owned_by(p, uid) and active(p)]
+    live = [p for p in api.store.objects(POD_KEY, namespace) if owned_by(p, uid) and active(p)]
     desired = int(rs["spec"].get("replicas", 1))
     if len(live) < desired:
         template = rs["spec"].get("template") or {}
@@ -145,7 +147,7 @@ async def _update_status(api: Api, rs: Obj) -> float | None:
     namespace, uid = rs["metadata"]["namespace"], rs["metadata"]["uid"]
     now = datetime.now(UTC)
     min_ready = int(rs["spec"].get("minReadySeconds", 0))
-    pods = [p for p in api.store.list(POD_KEY, namespace) if owned_by(p, uid) and active(p)]
+    pods = [p for p in api.store.objects(POD_KEY, namespace) if owned_by(p, uid) and active(p)]
     labels = (rs["spec"].get("template") or {}).get("metadata", {}).get("labels") or {}
     ready = [p for p in pods if pod_ready(p)]
     status = {
