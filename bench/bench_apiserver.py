@@ -19,6 +19,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from labplatform.clusters.embedded.manager import EmbeddedClusters
+from labplatform.clusters.embedded.pki import ClusterCredentials
 
 PODS = 1000
 WRITERS = 4
@@ -119,9 +120,10 @@ def main() -> None:
             )
             print(f"API server RSS with {PODS} pods: {rss_mb(info.pid):.1f} MB")
 
-            credentials = clusters.directory("bench") / "pki"
-            token = api_client.configuration.api_key["authorization"].split(" ", 1)[1]
-            fan = asyncio.run(watch_fanout(info.server, token, credentials / "ca.crt"))
+            credentials = ClusterCredentials.load_or_create(clusters.directory("bench") / "pki")
+            fan = asyncio.run(
+                watch_fanout(info.server, credentials.token, credentials.ca_cert_path)
+            )
             print(
                 f"watch fan-out to {WATCHERS} watchers ({ROUNDS} writes): "
                 f"p50 {pct(fan, 0.5):.1f} ms, p99 {pct(fan, 0.99):.1f} ms"
