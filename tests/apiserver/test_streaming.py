@@ -1,0 +1,180 @@
+"""`kubectl exec` and `kubectl logs` through the API server's streaming protocols.
+
+The node runtime (embedded cluster part 2) is not part of this server; here
+a stand-in runtime runs the command as a plain host process, so what is
+tested is the API server's half: the v5.channel.k8s.io exec protocol, exit
+codes, stdin, and chunked logs, with the real kubectl on the other end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from labplatform.clusters.embedded.apiserver.api import Api
+from labplatform.clusters.embedded.apiserver.bootstrap import bootstrap
+from labplatform.clusters.embedded.apiserver.node import LogOptions
+from labplatform.clusters.embedded.apiserver.registry import Registry
+from labplatform.clusters.embedded.apiserver.server import ApiServer
+from labplatform.clusters.embedded.apiserver.store import Store
+from labplatform.clusters.embedded.apiserver.tokens import TokenIssuer
+from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from tests.apiserver.conftest import KUBECTL
+from tests.helpers import free_port
+
+
+class HostProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        assert proc.stdout is not None
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    async def write_stdin(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        await self.proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+
+    async def resize(self, columns: int, rows: int) -> None:
+        pass
+
+    async def wait(self) -> int:
+        return await self.proc.wait()
+
+
+class StandInRuntime:
+    """Stands in for the node runtime: runs exec commands on the host, serves a fixed log."""
+
+    async def exec(
+        self, pod: dict[str, Any], container: str, command: list[str], tty: bool, stdin: bool
+    ) -> HostProcess:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        return HostProcess(proc)
+
+    async def logs(self, pod: dict[str, Any], options: LogOptions) -> AsyncIterator[bytes]:
+        lines = [f"{pod['metadata']['name']}/{options.container} line {i}\n" for i in range(5)]
+        if options.tail_lines is not None:
+            lines = lines[-options.tail_lines :]
+        for line in lines:
+            yield line.encode()
+
+    async def port_forward(self, pod: dict[str, Any], port: int) -> Any:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Path]:
+    """An in-process API server with the stand-in runtime; yields a kubeconfig."""
+    credentials = ClusterCredentials.load_or_create(tmp_path / "pki")
+    port = free_port()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            store = Store(tmp_path / "store.db")
+            api = Api(store, Registry())
+            await bootstrap(api)
+            server = ApiServer(
+                api, credentials.token, TokenIssuer(tmp_path / "sa.key"), node=StandInRuntime()
+            )
+            await api.create(
+                api.registry.by_key("/serviceaccounts"),
+                "default",
+                {"metadata": {"name": "default"}},
+            )
+            pod = await api.create(
+                api.registry.by_key("/pods"),
+                "default",
+                {
+                    "metadata": {"name": "shell"},
+                    "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+                },
+            )
+            pod["status"] = {"phase": "Running"}
+            await api.update(api.registry.by_key("/pods"), "default", "shell", pod, "status")
+            config = uvicorn.Config(
+                server.asgi(),
+                host="127.0.0.1",
+                port=port,
+                log_config=None,
+                ssl_certfile=str(credentials.server_cert_path),
+                ssl_keyfile=str(credentials.server_key_path),
+            )
+            holder["server"] = uvicorn.Server(config)
+            ready.set()
+            await holder["server"].serve()
+            store.close()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(20)
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, "streaming", f"https://127.0.0.1:{port}", credentials)
+    try:
+        yield kubeconfig
+    finally:
+        holder["server"].should_exit = True
+        thread.join(timeout=10)
+
+
+def kubectl(
+    kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "HOME": str(kubeconfig.parent),
+        "KUBECACHEDIR": str(kubeconfig.parent / "cache"),
+    }
+    return subprocess.run(
+        [KUBECTL, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_exec_streams_output_and_exit_code(served: Path) -> None:
+    ok = kubectl(served, "exec", "shell", "--", "sh", "-c", "echo out; echo err >&2")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == "out\n" and "err" in ok.stderr
+    failed = kubectl(served, "exec", "shell", "--", "sh", "-c", "exit 3")
+    assert failed.returncode == 3
+    assert "command terminated with exit code 3" in failed.stderr
+
+
+def test_exec_feeds_stdin(served: Path) -> None:
+    result = kubectl(served, "exec", "-i", "shell", "--", "tr", "a-z", "A-Z", stdin="hello lab\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "HELLO LAB\n"
+
+
+def test_logs_come_from_the_runtime(served: Path) -> None:
+    result = kubectl(served, "logs", "shell", "--tail=2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["shell/main line 3", "shell/main line 4"]
+    wrong = kubectl(served, "logs", "shell", "-c", "nope")
+    assert wrong.returncode == 1 and "container nope is not valid for pod shell" in wrong.stderr
