@@ -263,14 +263,19 @@ class Api:
         operation: str = "Update",
     ) -> Obj:
         old = self.get(rt, namespace, name)
-        new = self._decode(rt, namespace, body)
-        if new["metadata"].get("name", name) != name:
+        new = self._decode_named(rt, namespace, name, body)
+        return await self._update(rt, old, new, subresource, opts, operation)
+
+    def _decode_named(self, rt: ResourceType, namespace: str, name: str, body: Any) -> Obj:
+        """A request body for the object the URL names; a different name is refused."""
+        obj = self._decode(rt, namespace, body)
+        if obj["metadata"].get("name", name) != name:
             raise errors.bad_request(
-                f"the name of the object ({new['metadata']['name']}) does not match the name "
+                f"the name of the object ({obj['metadata']['name']}) does not match the name "
                 f"on the URL ({name})"
             )
-        new["metadata"]["name"] = name
-        return await self._update(rt, old, new, subresource, opts, operation)
+        obj["metadata"]["name"] = name
+        return obj
 
     async def _update(
         self,
@@ -376,13 +381,7 @@ class Api:
                 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                 "is required for apply patch"
             )
-        applied = self._decode(rt, namespace, body)
-        if applied["metadata"].get("name", name) != name:
-            raise errors.bad_request(
-                f"the name of the object ({applied['metadata']['name']}) does not match the name "
-                f"on the URL ({name})"
-            )
-        applied["metadata"]["name"] = name
+        applied = self._decode_named(rt, namespace, name, body)
         live = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         merged = patch.server_side_apply(live, applied, opts.field_manager, opts.force)
         if live is None:
