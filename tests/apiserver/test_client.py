@@ -124,3 +124,108 @@ def test_generate_name_label_selector_and_conflict(cluster: LiveCluster) -> None
         core.create_namespaced_config_map("default", {"metadata": {"name": "other"}})
     assert exists.value.status == 409
     assert json.loads(exists.value.body)["reason"] == "AlreadyExists"
+
+
+def raw(
+    cluster: LiveCluster, method: str, path: str, body: bytes, content_type: str
+) -> tuple[int, dict]:
+    """A request with an arbitrary body, as a misbehaving client would send it."""
+    token = (cluster.kubeconfig.parent / "pki" / "token").read_text().strip()
+    context = ssl.create_default_context(cafile=str(cluster.kubeconfig.parent / "pki" / "ca.crt"))
+    request = urllib.request.Request(
+        f"{cluster.info.server}{path}",
+        data=body,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+    try:
+        with urllib.request.urlopen(request, context=context) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_malformed_bodies_are_bad_requests_and_store_nothing(cluster: LiveCluster) -> None:
+    path = "/api/v1/namespaces/default/configmaps"
+    code, status = raw(cluster, "POST", path, b'{"metadata": {"name": "x"', "application/json")
+    assert (code, status["reason"]) == (400, "BadRequest")
+    assert "not valid JSON" in status["message"]
+    code, status = raw(cluster, "POST", path, b"[1, 2]", "application/json")
+    assert code == 400 and "must be a JSON object" in status["message"]
+    code, status = raw(cluster, "POST", path, b"data: [", "application/yaml")
+    assert code == 400 and "not valid YAML" in status["message"]
+    code, status = raw(cluster, "POST", path, b"x", "text/plain")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+    names = [
+        c.metadata.name
+        for c in k8s.CoreV1Api(cluster.api_client).list_namespaced_config_map("default").items
+    ]
+    assert names == ["kube-root-ca.crt"]
+
+
+def test_a_watch_from_a_nonsense_version_is_refused_before_streaming(cluster: LiveCluster) -> None:
+    core = k8s.CoreV1Api(cluster.api_client)
+    with pytest.raises(k8s.ApiException) as refused:
+        for _ in k8s_watch.Watch().stream(
+            core.list_namespaced_config_map, "default", resource_version="-5", timeout_seconds=5
+        ):
+            pass
+    assert refused.value.status == 400
+    assert json.loads(refused.value.body)["message"] == 'invalid resource version "-5"'
+
+
+def test_a_new_crd_registers_its_kind(cluster: LiveCluster) -> None:
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {
+                "plural": "widgets",
+                "singular": "widget",
+                "kind": "Widget",
+                "shortNames": ["wd"],
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {"size": {"type": "integer"}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    k8s.ApiextensionsV1Api(cluster.api_client).create_custom_resource_definition(crd)
+    custom = k8s.CustomObjectsApi(cluster.api_client)
+    widget = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w1"},
+        "spec": {"size": 3},
+    }
+    custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", widget)
+    listed = cluster.kubectl("get", "wd").stdout
+    assert "w1" in listed
+    bad = {**widget, "metadata": {"name": "w2"}, "spec": {"size": "big"}}
+    with pytest.raises(k8s.ApiException) as refused:
+        custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", bad)
+    assert refused.value.status == 422
+    assert "spec.size in body must be of type integer" in json.loads(refused.value.body)["message"]
+    k8s.ApiextensionsV1Api(cluster.api_client).delete_custom_resource_definition(
+        "widgets.example.com"
+    )
+    gone = cluster.kubectl("get", "wd", check=False)
+    assert gone.returncode == 1 and "could not find the requested resource" in gone.stderr

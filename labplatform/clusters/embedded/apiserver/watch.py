@@ -53,11 +53,14 @@ class WatchRequest:
                 "meta.k8s.io",
             )
         timeout = query.get("timeoutSeconds")
+        rv = query.get("resourceVersion", "") or ""
+        if rv and not rv.isdigit():  # refused before the stream starts, while a status can
+            raise errors.bad_request(f'invalid resource version "{rv}"')
         return cls(
             key=key,
             namespace=namespace,
             matches=matches,
-            resource_version=query.get("resourceVersion", "") or "",
+            resource_version=rv,
             send_initial_events=send_initial,
             allow_bookmarks=query.get("allowWatchBookmarks") == "true",
             timeout=float(timeout) if timeout and timeout.isdigit() else DEFAULT_TIMEOUT,
@@ -89,8 +92,6 @@ async def watch_events(store: Store, request: WatchRequest) -> AsyncIterator[Eve
             if request.send_initial_events and request.allow_bookmarks:
                 initial.append(("BOOKMARK", _bookmark(start_rv, initial_events_end=True)))
         else:
-            if not rv.isdigit():
-                raise errors.bad_request(f'invalid resource version "{rv}"')
             try:
                 replay = store.changes_since(int(rv), in_scope)
             except ExpiredError as exc:
