@@ -229,3 +229,35 @@ def test_a_new_crd_registers_its_kind(cluster: LiveCluster) -> None:
     )
     gone = cluster.kubectl("get", "wd", check=False)
     assert gone.returncode == 1 and "could not find the requested resource" in gone.stderr
+
+
+def test_watch_list_sends_initial_events_then_the_end_bookmark(cluster: LiveCluster) -> None:
+    core = k8s.CoreV1Api(cluster.api_client)
+    for name in ("one", "two"):
+        core.create_namespaced_config_map("default", configmap(name))
+    query = (
+        "watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1"
+    )
+    token = (cluster.kubeconfig.parent / "pki" / "token").read_text().strip()
+    context = ssl.create_default_context(cafile=str(cluster.kubeconfig.parent / "pki" / "ca.crt"))
+    request = urllib.request.Request(
+        f"{cluster.info.server}/api/v1/namespaces/default/configmaps?{query}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, context=context) as response:
+        events = [json.loads(line) for line in response.read().splitlines() if line]
+    kinds = [(e["type"], e["object"]["metadata"].get("name")) for e in events]
+    assert kinds[:3] == [("ADDED", "kube-root-ca.crt"), ("ADDED", "one"), ("ADDED", "two")]
+    assert kinds[3][0] == "BOOKMARK"
+    bookmark = events[3]["object"]
+    assert bookmark["kind"] == "ConfigMap"
+    assert bookmark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    code, status = raw(
+        cluster,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true",
+        b"",
+        "application/json",
+    )
+    assert (code, status["reason"]) == (422, "Invalid")  # needs resourceVersionMatch, as upstream
