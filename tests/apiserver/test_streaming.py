@@ -30,6 +30,8 @@ from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconf
 from tests.apiserver.conftest import KUBECTL
 from tests.helpers import free_port
 
+ECHO_PORTS: dict[int, int] = {}  # the pod port kubectl asks for -> a loopback echo server
+
 
 class HostProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
@@ -75,8 +77,11 @@ class StandInRuntime:
         for line in lines:
             yield line.encode()
 
-    async def port_forward(self, pod: dict[str, Any], port: int) -> Any:
-        raise NotImplementedError
+    async def port_forward(
+        self, pod: dict[str, Any], port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The pod's "port" is a loopback echo server the test started."""
+        return await asyncio.open_connection("127.0.0.1", ECHO_PORTS[port])
 
 
 @pytest.fixture
@@ -115,6 +120,7 @@ def served(tmp_path: Path) -> Iterator[Path]:
                 host="127.0.0.1",
                 port=port,
                 log_config=None,
+                ws="wsproto",
                 ssl_certfile=str(credentials.server_cert_path),
                 ssl_keyfile=str(credentials.server_key_path),
             )
@@ -178,3 +184,70 @@ def test_logs_come_from_the_runtime(served: Path) -> None:
     assert result.stdout.splitlines() == ["shell/main line 3", "shell/main line 4"]
     wrong = kubectl(served, "logs", "shell", "-c", "nope")
     assert wrong.returncode == 1 and "container nope is not valid for pod shell" in wrong.stderr
+
+
+@pytest.fixture
+def echo_server() -> Iterator[int]:
+    """A TCP echo server on loopback, standing for an app listening on port 80 in the pod."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                while data := conn.recv(65536):
+                    conn.sendall(data)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ECHO_PORTS[80] = listener.getsockname()[1]
+    try:
+        yield 80
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def test_port_forward_relays_bytes_exactly(served: Path, echo_server: int) -> None:
+    import socket
+    import time
+
+    local = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(served),
+        "HOME": str(served.parent),
+        "KUBECACHEDIR": str(served.parent / "cache"),
+    }
+    forward = subprocess.Popen(
+        [KUBECTL, "port-forward", "pod/shell", f"{local}:{echo_server}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    try:
+        assert forward.stdout is not None
+        first = forward.stdout.readline()
+        assert f"Forwarding from 127.0.0.1:{local} -> {echo_server}" in first, first
+        payload = os.urandom(5 * 1024 * 1024)
+        received = bytearray()
+        with socket.create_connection(("127.0.0.1", local), timeout=30) as conn:
+            sender = threading.Thread(target=conn.sendall, args=(payload,))
+            sender.start()
+            deadline = time.monotonic() + 60
+            while len(received) < len(payload) and time.monotonic() < deadline:
+                received += conn.recv(1 << 20)
+            sender.join()
+        assert bytes(received) == payload
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)

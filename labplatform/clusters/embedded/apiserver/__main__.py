@@ -60,6 +60,9 @@ async def serve(data_dir: Path, host: str, port: int, service_cidr: str | None) 
             ssl_keyfile=str(credentials.server_key_path),
             log_config=None,
             access_log=False,
+            # kubectl port-forward offers the subprotocol "SPDY/3.1+portforward.k8s.io",
+            # which the websockets library refuses as a malformed token; wsproto accepts it.
+            ws="wsproto",
             timeout_graceful_shutdown=3,
         )
         uvicorn_server = uvicorn.Server(config)

@@ -33,6 +33,7 @@ from labplatform.clusters.embedded.apiserver.handlers import (
     status_response,
 )
 from labplatform.clusters.embedded.apiserver.node import NodeRuntime
+from labplatform.clusters.embedded.apiserver.portforward import serve_port_forward
 from labplatform.clusters.embedded.apiserver.routing import parse_resource_path
 from labplatform.clusters.embedded.apiserver.streaming import serve_exec
 from labplatform.clusters.embedded.apiserver.tokens import API_AUDIENCE, TokenIssuer
@@ -68,6 +69,9 @@ class ApiServer:
             Route("/openapi/v3", self._openapi_index),
             Route("/openapi/v3/{path:path}", self._openapi_document),
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/exec", self._exec),
+            WebSocketRoute(
+                "/api/v1/namespaces/{namespace}/pods/{name}/portforward", self._port_forward
+            ),
             Route(
                 "/{path:path}",
                 self._dispatch(handlers),
@@ -102,13 +106,20 @@ class ApiServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
 
-    async def _exec(self, websocket: WebSocket) -> None:
+    async def _pod_for(self, websocket: WebSocket) -> dict[str, Any] | None:
         params = websocket.path_params
         pod = self.api.store.get("/pods", params["namespace"], params["name"])
         if pod is None:
             await websocket.close(1008, f'pods "{params["name"]}" not found')
-            return
-        await serve_exec(websocket, pod, self.node)
+        return pod
+
+    async def _exec(self, websocket: WebSocket) -> None:
+        if (pod := await self._pod_for(websocket)) is not None:
+            await serve_exec(websocket, pod, self.node)
+
+    async def _port_forward(self, websocket: WebSocket) -> None:
+        if (pod := await self._pod_for(websocket)) is not None:
+            await serve_port_forward(websocket, pod, self.node)
 
     def _dispatch(self, handlers: ResourceHandlers) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:

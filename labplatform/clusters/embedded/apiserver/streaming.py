@@ -39,9 +39,14 @@ def exec_status(exit_code: int) -> dict[str, Any]:
     }
 
 
+def offered_subprotocols(websocket: WebSocket) -> list[str]:
+    """What the client offered, as the ASGI server parsed it (wsproto keeps no raw header)."""
+    return [str(p).strip() for p in websocket.scope.get("subprotocols") or []]
+
+
 async def serve_exec(websocket: WebSocket, pod: dict[str, Any], node: NodeRuntime | None) -> None:
     """Run the command the query names in the pod and bridge it to the websocket."""
-    offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+    offered = offered_subprotocols(websocket)
     protocol = next((p for p in SUBPROTOCOLS if p in offered), None)
     await websocket.accept(subprotocol=protocol)
     query = websocket.query_params
