@@ -120,6 +120,8 @@ class ResourceHandlers:
             return await self.token_request(request, rt, info)
         if rt.key == "authentication.k8s.io/tokenreviews" and method == "POST":
             return await self.token_review(request)
+        if rt.key == "authorization.k8s.io/selfsubjectaccessreviews" and method == "POST":
+            return await self.access_review(request)
         if not info.name:
             if method == "GET":
                 return await self.collection(request, rt, info)
@@ -326,6 +328,24 @@ class ResourceHandlers:
                 "metadata": {"creationTimestamp": None},
                 "spec": spec,
                 "status": status,
+            },
+            201,
+        )
+
+    async def access_review(self, request: Request) -> Response:
+        """``kubectl auth can-i``: lab clusters have no authorization layer, so always yes."""
+        body = await _read_body(request)
+        spec = body.get("spec", {}) if isinstance(body, dict) else {}
+        return json_response(
+            {
+                "kind": "SelfSubjectAccessReview",
+                "apiVersion": "authorization.k8s.io/v1",
+                "metadata": {"creationTimestamp": None},
+                "spec": spec,
+                "status": {
+                    "allowed": True,
+                    "reason": "lab clusters authorize every authenticated user",
+                },
             },
             201,
         )

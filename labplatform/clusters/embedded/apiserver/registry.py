@@ -120,6 +120,13 @@ BUILTIN = (
         verbs=("create",),
     ),
     _grouped(
+        "authorization.k8s.io",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    _grouped(
         "admissionregistration.k8s.io",
         "MutatingWebhookConfiguration",
         "mutatingwebhookconfigurations",
