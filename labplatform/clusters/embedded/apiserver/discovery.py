@@ -63,6 +63,16 @@ def aggregated(registry: Registry, core: bool) -> dict[str, Any]:
     }
 
 
+def _names(resource: ResourceType) -> dict[str, list[str]]:
+    """Short names and categories, present only when there are some (as upstream)."""
+    names = {}
+    if resource.short_names:
+        names["shortNames"] = list(resource.short_names)
+    if resource.categories:
+        names["categories"] = list(resource.categories)
+    return names
+
+
 def _aggregated_resource(resource: ResourceType, version: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "resource": resource.plural,
@@ -70,11 +80,8 @@ def _aggregated_resource(resource: ResourceType, version: str) -> dict[str, Any]
         "scope": "Namespaced" if resource.namespaced else "Cluster",
         "singularResource": resource.singular,
         "verbs": list(resource.verbs),
+        **_names(resource),
     }
-    if resource.short_names:
-        entry["shortNames"] = list(resource.short_names)
-    if resource.categories:
-        entry["categories"] = list(resource.categories)
     subresources = []
     for name in resource.subresources:
         group, sub_version, kind, verbs = SUBRESOURCES[name]
@@ -130,11 +137,8 @@ def api_resource_list(registry: Registry, group: str, version: str) -> dict[str,
             "namespaced": resource.namespaced,
             "kind": resource.kind,
             "verbs": list(resource.verbs),
+            **_names(resource),
         }
-        if resource.short_names:
-            entry["shortNames"] = list(resource.short_names)
-        if resource.categories:
-            entry["categories"] = list(resource.categories)
         resources.append(entry)
         for name in resource.subresources:
             sub_group, sub_version, kind, verbs = SUBRESOURCES[name]
