@@ -261,3 +261,19 @@ def test_watch_list_sends_initial_events_then_the_end_bookmark(cluster: LiveClus
         "application/json",
     )
     assert (code, status["reason"]) == (422, "Invalid")  # needs resourceVersionMatch, as upstream
+
+
+def test_lists_page_with_limit_and_continue(cluster: LiveCluster) -> None:
+    core = k8s.CoreV1Api(cluster.api_client)
+    for i in range(7):
+        core.create_namespaced_config_map("default", configmap(f"page-{i}"))
+    first = core.list_namespaced_config_map("default", limit=3)
+    assert len(first.items) == 3 and first.metadata._continue
+    assert first.metadata.remaining_item_count == 5  # 8 in all, kube-root-ca.crt included
+    names = [c.metadata.name for c in first.items]
+    token = first.metadata._continue
+    while token:
+        page = core.list_namespaced_config_map("default", limit=3, _continue=token)
+        names += [c.metadata.name for c in page.items]
+        token = page.metadata._continue
+    assert names == ["kube-root-ca.crt"] + [f"page-{i}" for i in range(7)]

@@ -153,20 +153,26 @@ class ResourceHandlers:
         items = [obj for obj in self.api.objects(rt, namespace) if matches(obj)]
         rv = str(self.api.store.resource_version)
         meta: dict[str, Any] = {"resourceVersion": rv}
-        items, token = _paginate(items, query.get("limit"), query.get("continue"), rv)
+        items, token, remaining = _paginate(items, query.get("limit"), query.get("continue"), rv)
         if token:
             meta["continue"] = token
-            meta["remainingItemCount"] = 0
+            meta["remainingItemCount"] = remaining
         if _wants_table(request):
             return json_response(self.table(request, rt, info, items, meta))
-        return json_response(
-            {
-                "kind": f"{rt.kind}List",
-                "apiVersion": rt.api_version(info.version),
-                "metadata": meta,
-                "items": [_at_version(obj, rt, info.version) for obj in items],
-            }
+        api_version = rt.api_version(info.version)
+        encoded = (
+            self.api.store.encoded(rt.key, obj)
+            if obj.get("apiVersion") == api_version
+            else json.dumps(_at_version(obj, rt, info.version), separators=(",", ":"))
+            for obj in items
         )
+        envelope = json.dumps(
+            {"kind": f"{rt.kind}List", "apiVersion": api_version, "metadata": meta},
+            separators=(",", ":"),
+        )
+        # The stored objects are already JSON: splice them in rather than encode them again.
+        body = envelope[:-1] + ',"items":[' + ",".join(encoded) + "]}"
+        return Response(body, media_type="application/json")
 
     def selector(self, rt: ResourceType, query: Any) -> Callable[[Obj], bool]:
         labels = parse_label_selector(query.get("labelSelector", ""))
@@ -580,7 +586,7 @@ def _at_version(obj: Obj, rt: ResourceType, version: str) -> Obj:
 
 def _paginate(
     items: list[Obj], limit: str | None, token: str | None, rv: str
-) -> tuple[list[Obj], str]:
+) -> tuple[list[Obj], str, int]:
     """``limit``/``continue`` chunking; the token carries the offset into the listing."""
     start = 0
     if token:
@@ -590,13 +596,13 @@ def _paginate(
         except (ValueError, KeyError, TypeError):
             raise errors.bad_request("continue key is not valid: incorrect encoded start") from None
     if not limit or not limit.isdigit() or int(limit) <= 0:
-        return items[start:], ""
+        return items[start:], "", 0
     end = start + int(limit)
     if end >= len(items):
-        return items[start:], ""
+        return items[start:], "", 0
     state = {"rv": rv, "start": end}
     next_token = base64.urlsafe_b64encode(json.dumps(state).encode()).decode()
-    return items[start:end], next_token
+    return items[start:end], next_token, len(items) - end
 
 
 __all__ = ["ResourceHandlers", "json_response", "status_response"]

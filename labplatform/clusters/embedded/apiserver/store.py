@@ -110,11 +110,14 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._history = history
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {}
+        # Each object as committed, so a list can be sent without encoding it again.
+        self._encoded: dict[str, dict[tuple[str, str], str]] = {}
         self._changes: deque[Change] = deque(maxlen=history)
         self._watchers: set[Watcher] = set()
         for key, body in self._db.execute("SELECT key, body FROM objects"):
             obj = json.loads(body)
             self._objects.setdefault(key, {})[_ident(obj)] = obj
+            self._encoded.setdefault(key, {})[_ident(obj)] = body
         rows = self._db.execute(
             "SELECT rv, type, key, body FROM changes ORDER BY rv DESC LIMIT ?", (history,)
         ).fetchall()
@@ -148,6 +151,10 @@ class Store:
         for ident in sorted(objects):
             if namespace is None or ident[0] == namespace:
                 yield objects[ident]
+
+    def encoded(self, key: str, obj: Obj) -> str:
+        """The committed JSON text of an object :meth:`objects` returned."""
+        return self._encoded[key][_ident(obj)]
 
     def count(self, key: str) -> int:
         return len(self._objects.get(key, {}))
@@ -212,10 +219,13 @@ class Store:
         self._rv = rv
         stored = json.loads(body)
         bucket = self._objects.setdefault(key, {})
+        encoded = self._encoded.setdefault(key, {})
         if kind == "DELETED":
             del bucket[ident]
+            del encoded[ident]
         else:
             bucket[ident] = stored
+            encoded[ident] = body
         change = Change(rv, kind, key, stored, previous)
         self._changes.append(change)
         for watcher in list(self._watchers):
