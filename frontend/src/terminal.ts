@@ -1,49 +1,89 @@
-// A browser terminal: xterm.js bound to a websocket that speaks terminado's
-// JSON frames (["stdin", data], ["set_size", rows, cols], ["stdout", text]),
-// the protocol Jupyter's named terminals use, so a shell outlives the tab.
+// A browser terminal: xterm.js bound to a named terminal on the server.
+// The protocol is documented in terminals/websocket.py (terminado's JSON
+// frames plus ping/pong and error). The shell belongs to the session, not
+// the tab, so a dropped connection is simply reopened: the server replays
+// the recent screen and the learner carries on where they were.
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
 
-type ServerFrame = ["stdout", string] | ["setup", unknown] | ["disconnect", number];
+type ServerFrame =
+  | ["setup", { name: string }]
+  | ["stdout", string]
+  | ["pong"]
+  | ["error", string]
+  | ["disconnect", number];
+
+const KEEPALIVE_MS = 25_000;
+const MAX_BACKOFF_MS = 10_000;
 
 export interface MountedTerminal {
   terminal: Terminal;
+  /** Type `text` as if the learner had (click-to-run uses this). */
+  send(text: string): void;
   dispose(): void;
 }
 
-/** Opens a terminal in `host`, connected to the websocket at `url`. */
+/** Opens a terminal in `host`, connected to the websocket at `url`, reconnecting as needed. */
 export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
-  const terminal = new Terminal({ cursorBlink: true, convertEol: false, fontSize: 14 });
+  const terminal = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000 });
   const fit = new FitAddon();
   terminal.loadAddon(fit);
   terminal.open(host);
   fit.fit();
 
-  const socket = new WebSocket(new URL(url, window.location.href).href.replace(/^http/, "ws"));
-  const send = (frame: unknown[]) => {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  let socket: WebSocket | null = null;
+  let backoff = 500;
+  let ended = false;
+  let disposed = false;
+  const frame = (value: unknown[]) => {
+    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(value));
   };
-  socket.addEventListener("open", () => send(["set_size", terminal.rows, terminal.cols]));
-  socket.addEventListener("message", (event: MessageEvent<string>) => {
-    const frame = JSON.parse(event.data) as ServerFrame;
-    if (frame[0] === "stdout") terminal.write(frame[1]);
-    if (frame[0] === "disconnect") terminal.write("\r\n[the terminal was closed]\r\n");
-  });
-  socket.addEventListener("close", () => host.classList.add("disconnected"));
 
-  const input = terminal.onData((data) => send(["stdin", data]));
-  const resize = terminal.onResize(({ rows, cols }) => send(["set_size", rows, cols]));
+  const connect = () => {
+    const address = new URL(url, window.location.href);
+    address.protocol = address.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(address.href);
+    socket.addEventListener("open", () => {
+      backoff = 500;
+      host.classList.remove("disconnected");
+      terminal.reset(); // the server replays the screen
+      frame(["set_size", terminal.rows, terminal.cols]);
+    });
+    socket.addEventListener("message", (event: MessageEvent<string>) => {
+      const message = JSON.parse(event.data) as ServerFrame;
+      if (message[0] === "stdout") terminal.write(message[1]);
+      else if (message[0] === "error") terminal.write(`\r\n\x1b[31m${message[1]}\x1b[0m\r\n`);
+      else if (message[0] === "disconnect") {
+        ended = true;
+        terminal.write(`\r\n[the shell exited with status ${message[1]}]\r\n`);
+      }
+    });
+    socket.addEventListener("close", () => {
+      host.classList.add("disconnected");
+      if (ended || disposed) return;
+      window.setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    });
+  };
+  connect();
+
+  const input = terminal.onData((data) => frame(["stdin", data]));
+  const resize = terminal.onResize(({ rows, cols }) => frame(["set_size", rows, cols]));
   const observer = new ResizeObserver(() => fit.fit());
   observer.observe(host);
+  const keepalive = window.setInterval(() => frame(["ping"]), KEEPALIVE_MS);
 
   return {
     terminal,
+    send: (text: string) => frame(["stdin", text]),
     dispose() {
+      disposed = true;
+      window.clearInterval(keepalive);
       observer.disconnect();
       input.dispose();
       resize.dispose();
-      socket.close();
+      socket?.close();
       terminal.dispose();
     },
   };
