@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from labplatform import __version__
-from labplatform.catalog import discover_courses
+from labplatform.courses.discover import discover_courses
 from labplatform.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -165,3 +165,51 @@ def cluster_delete(ctx: click.Context, name: str) -> None:
     """Stop cluster NAME and remove everything it had."""
     _clusters(ctx).delete(name)
     click.echo(f"cluster {name} deleted")
+
+
+@main.group()
+def course() -> None:
+    """Write and check courses."""
+
+
+@course.command("lint")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def course_lint(path: Path) -> None:
+    """Check the course at PATH (or every course under it); print file:line: message."""
+    from labplatform.courses.discover import discover_courses
+
+    courses = discover_courses(path)
+    if not courses:
+        raise click.ClickException(
+            f"no course in {path}: a course folder holds course.yaml or a Killercoda index.json"
+        )
+    problems = [problem for c in courses for problem in c.problems]
+    for problem in problems:
+        click.echo(str(problem))
+    labs = sum(len(c.labs) for c in courses)
+    steps = sum(len(lab.steps) for c in courses for lab in c.labs)
+    summary = f"{len(courses)} course(s), {labs} lab(s), {steps} step(s)"
+    if problems:
+        click.echo(f"{summary}: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"{summary}: no problems")
+
+
+@course.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder to create it in (default: the configured courses folder).",
+)
+@click.pass_context
+def course_new(ctx: click.Context, name: str, parent: Path | None) -> None:
+    """Create course NAME from a template that shows each feature once."""
+    from labplatform.courses.scaffold import new_course
+
+    try:
+        folder = new_course(parent or _settings(ctx).courses_dir, name)
+    except (ValueError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {folder}; check it with: labplatform course lint {folder}")

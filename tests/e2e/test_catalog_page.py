@@ -3,13 +3,14 @@
 import pytest
 from playwright.sync_api import Page, expect
 
+from labplatform.courses.scaffold import new_course
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.e2e
 
 
 def test_catalog_lists_courses_with_styles_and_scripts(page: Page, server: RunningServer) -> None:
-    (server.courses_dir / "mesh").mkdir()
+    new_course(server.courses_dir, "mesh")
     (server.courses_dir / "mesh" / "course.yaml").write_text(
         "title: The service mesh\ndescription: Route, secure and observe the sample app.\n"
     )

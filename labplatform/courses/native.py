@@ -1,0 +1,207 @@
+"""The native format: ``course.yaml``, a folder per lab with ``lab.yaml`` and steps.
+
+::
+
+    mesh-101/
+      course.yaml          title, description, labs: [routing, ...] (default: every lab folder)
+      routing/
+        lab.yaml           title, description, difficulty, time (minutes), setup, tabs, steps
+        intro.md           optional
+        01-subsets.md      steps, in name order unless lab.yaml lists them
+        finish.md          optional
+
+A step's front matter may set ``title``, ``checks``, ``hints`` and ``solution``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from labplatform.courses.files import (
+    Problems,
+    line_of,
+    read_text,
+    read_yaml,
+    split_front_matter,
+)
+from labplatform.courses.model import Course, Lab, Step
+
+COURSE_FILE = "course.yaml"
+LAB_FILE = "lab.yaml"
+COURSE_KEYS = {"title", "description", "labs"}
+LAB_KEYS = {"title", "description", "difficulty", "time", "setup", "tabs", "steps"}
+STEP_KEYS = {"title", "checks", "hints", "solution"}
+DIFFICULTIES = ("beginner", "intermediate", "advanced")
+SPECIAL_PAGES = ("intro.md", "finish.md")
+
+
+def load_course(folder: Path) -> Course:
+    problems = Problems()
+    path = folder / COURSE_FILE
+    text = read_text(path, problems) or ""
+    raw = read_yaml(path, problems, text) if text else None
+    if problems:  # nothing more can be said of an unreadable file
+        return Course(folder.name, folder.name, folder, "native", problems=problems)
+    data = _mapping(path, raw, problems)
+    _unknown_keys(path, text, data, COURSE_KEYS, problems)
+    course = Course(
+        slug=folder.name,
+        title=_title(path, text, data, problems, folder.name),
+        path=folder,
+        format="native",
+        description=str(data.get("description") or "").strip(),
+        problems=problems,
+    )
+    listed = data.get("labs")
+    if listed is None:
+        lab_folders = sorted(p for p in folder.iterdir() if (p / LAB_FILE).is_file())
+    elif isinstance(listed, list) and all(isinstance(n, str) for n in listed):
+        lab_folders = [folder / name for name in listed]
+    else:
+        problems.add(path, line_of(text, "labs"), "'labs' must be a list of lab folder names")
+        lab_folders = []
+    if not lab_folders and listed is None:
+        problems.add(path, 1, f"no labs: add a folder holding a {LAB_FILE}")
+    course.labs = [_load_lab(lab, problems) for lab in lab_folders]
+    return course
+
+
+def _load_lab(folder: Path, problems: Problems) -> Lab:
+    path = folder / LAB_FILE
+    text = read_text(path, problems) or ""
+    data = _mapping(path, read_yaml(path, problems, text) if text else None, problems)
+    _unknown_keys(path, text, data, LAB_KEYS, problems)
+    lab = Lab(
+        slug=folder.name,
+        title=_title(path, text, data, problems, folder.name),
+        path=folder,
+        description=str(data.get("description") or "").strip(),
+    )
+    difficulty = data.get("difficulty")
+    if difficulty is not None and difficulty not in DIFFICULTIES:
+        problems.add(
+            path,
+            line_of(text, "difficulty"),
+            f"difficulty must be one of {', '.join(DIFFICULTIES)}, not {difficulty!r}",
+        )
+    lab.difficulty = str(difficulty or "")
+    minutes = data.get("time")
+    if minutes is not None and (not isinstance(minutes, int) or minutes <= 0):
+        problems.add(
+            path,
+            line_of(text, "time"),
+            f"time is minutes, a positive whole number, not {minutes!r}",
+        )
+    lab.minutes = minutes if isinstance(minutes, int) else None
+    if data.get("setup") is not None:
+        lab.setup = [_existing(folder, data["setup"], path, text, "setup", problems)]
+    lab.tabs = _tabs(path, text, data.get("tabs"), problems)
+    listed = data.get("steps")
+    if listed is None:
+        names = sorted(p.name for p in folder.glob("*.md") if p.name not in SPECIAL_PAGES)
+    elif isinstance(listed, list) and all(isinstance(n, str) for n in listed):
+        names = list(listed)
+    else:
+        problems.add(path, line_of(text, "steps"), "'steps' must be a list of Markdown file names")
+        names = []
+    if not names:
+        problems.add(path, 1, "no steps: add a Markdown file such as 01-first-step.md")
+    lab.steps = [s for s in (_load_step(folder / name, problems) for name in names) if s]
+    lab.intro = (
+        _load_step(folder / "intro.md", problems) if (folder / "intro.md").is_file() else None
+    )
+    if (folder / "finish.md").is_file():
+        lab.finish = _load_step(folder / "finish.md", problems)
+    return lab
+
+
+def _load_step(path: Path, problems: Problems) -> Step | None:
+    text = read_text(path, problems)
+    if text is None:
+        return None
+    meta, body = split_front_matter(path, text, problems)
+    for key in sorted(set(meta) - STEP_KEYS):
+        problems.add(
+            path,
+            line_of(text, key),
+            f"unknown front matter key {key!r} (known: {', '.join(sorted(STEP_KEYS))})",
+        )
+    title = meta.get("title") or _first_heading(body) or path.stem
+    checks = meta.get("checks") or []
+    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+        problems.add(path, line_of(text, "checks"), "'checks' must be a list of mappings")
+        checks = []
+    hints = meta.get("hints") or []
+    if not isinstance(hints, list):
+        problems.add(path, line_of(text, "hints"), "'hints' must be a list of strings")
+        hints = []
+    return Step(
+        path.stem,
+        str(title),
+        path,
+        body,
+        checks,
+        [str(h) for h in hints],
+        str(meta.get("solution") or ""),
+    )
+
+
+def _first_heading(body: str) -> str:
+    for line in body.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return ""
+
+
+def _mapping(path: Path, data: Any, problems: Problems) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.add(path, 1, "expected a mapping of keys to values at the top")
+        return {}
+    return data
+
+
+def _title(path: Path, text: str, data: dict[str, Any], problems: Problems, default: str) -> str:
+    title = data.get("title")
+    if isinstance(title, str) and title.strip():
+        return title.strip()
+    problems.add(path, line_of(text, "title") if "title" in data else 1, "missing a 'title' string")
+    return default
+
+
+def _unknown_keys(
+    path: Path, text: str, data: dict[str, Any], known: set[str], problems: Problems
+) -> None:
+    for key in sorted(set(data) - known):
+        problems.add(
+            path,
+            line_of(text, str(key)),
+            f"unknown key {key!r} (known: {', '.join(sorted(known))})",
+        )
+
+
+def _existing(folder: Path, name: Any, path: Path, text: str, key: str, problems: Problems) -> Path:
+    script = folder / str(name)
+    if not script.is_file():
+        problems.add(path, line_of(text, key), f"{key}: {name} does not exist in {folder.name}/")
+    return script
+
+
+def _tabs(path: Path, text: str, tabs: Any, problems: Problems) -> list[dict[str, Any]]:
+    if tabs is None:
+        return []
+    good = []
+    for tab in tabs if isinstance(tabs, list) else [tabs]:
+        if (
+            isinstance(tab, dict)
+            and isinstance(tab.get("name"), str)
+            and isinstance(tab.get("port"), int)
+        ):
+            good.append(tab)
+        else:
+            problems.add(
+                path, line_of(text, "tabs"), f"each tab needs a name and a port number, got {tab!r}"
+            )
+    return good
