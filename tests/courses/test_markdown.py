@@ -15,10 +15,8 @@ def test_inline_actions_become_clickable_code() -> None:
     out = RENDER.render(
         "Run `kubectl get pods`{{exec}}, then `q`{{execute T2 interrupt no-newline}}."
     )
-    assert (
-        '<code class="action" data-action="run" data-terminal="1" tabindex="0">kubectl get pods</code>'
-        in out
-    )
+    run = '<code class="action" data-action="run" data-terminal="1" tabindex="0">'
+    assert f"{run}kubectl get pods</code>" in out
     assert 'data-terminal="2" data-interrupt data-newline="false"' in out
     assert "{{" not in out
 
