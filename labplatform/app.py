@@ -12,13 +12,13 @@ import platform
 import time
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from labplatform import __version__
-from labplatform.courses.discover import discover_courses
+from labplatform.pages import course_pages
 from labplatform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
             "uptime_seconds": round(time.time() - app.state.started, 1),
         }
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def catalog(request: Request) -> HTMLResponse:
-        courses = discover_courses(settings.courses_dir)
-        return templates.TemplateResponse(
-            request,
-            "catalog.html",
-            {"courses": courses, "courses_dir": settings.courses_dir, "version": __version__},
-        )
+    app.include_router(course_pages(settings.courses_dir, templates))
 
     log.info(
         "app created",

@@ -32,3 +32,24 @@ def test_catalog_lists_courses_with_styles_and_scripts(page: Page, server: Runni
 def test_empty_catalog_explains_how_to_add_a_course(page: Page, server: RunningServer) -> None:
     page.goto(server.url)
     expect(page.get_by_test_id("no-courses")).to_contain_text(str(server.courses_dir))
+
+
+def test_a_learner_reads_a_lab_from_the_catalog_to_the_finish(
+    page: Page, server: RunningServer
+) -> None:
+    new_course(server.courses_dir, "mesh-101")
+    page.goto(server.url)
+    page.get_by_role("link", name="Mesh 101").click()
+    page.get_by_role("link", name="First lab").click()
+    expect(page.locator("article.step h1")).to_have_text("Welcome")
+    page.get_by_role("link", name="Look around →").click()
+    run = page.locator('code.action[data-action="run"]').first
+    expect(run).to_have_text("kubectl get namespaces")
+    expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "2")
+    page.get_by_role("link", name="Create a namespace →").click()
+    page.locator("summary", has_text="Hints").click()
+    expect(page.locator(".hints li")).to_contain_text("kubectl create namespace NAME")
+    page.get_by_role("link", name="Well done →").click()
+    expect(page.locator("article.step h1")).to_have_text("Well done")
+    page.get_by_role("link", name="Back to the course").click()
+    expect(page).to_have_url(f"{server.url}/courses/mesh-101")
