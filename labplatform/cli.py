@@ -213,3 +213,55 @@ def course_new(ctx: click.Context, name: str, parent: Path | None) -> None:
     except (ValueError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {folder}; check it with: labplatform course lint {folder}")
+
+
+@course.command("check")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("lab")
+@click.argument("step")
+@click.option("--cluster", "cluster_name", help="An embedded cluster on this host.")
+@click.option("--kubeconfig", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--settle", default=10.0, show_default=True, help="Seconds a check may retry.")
+@click.pass_context
+def course_check(
+    ctx: click.Context,
+    path: Path,
+    lab: str,
+    step: str,
+    cluster_name: str | None,
+    kubeconfig: Path | None,
+    settle: float,
+) -> None:
+    """Run STEP's checks (of LAB in the course at PATH) against a cluster, as Check does."""
+    from kubernetes import config as k8s_config
+    from kubernetes.dynamic import DynamicClient
+
+    from grader.checks import parse_check
+    from grader.runner import run_checks
+    from labplatform.courses.discover import load
+
+    if (cluster_name is None) == (kubeconfig is None):
+        raise click.UsageError("give exactly one of --cluster NAME and --kubeconfig FILE")
+    if cluster_name is not None:
+        kubeconfig = _clusters(ctx).kubeconfig(cluster_name)
+    course_obj = load(path)
+    found = next((candidate for candidate in course_obj.labs if candidate.slug == lab), None)
+    if found is None:
+        raise click.UsageError(
+            f"no lab {lab!r} in {path}; labs: {', '.join(c.slug for c in course_obj.labs)}"
+        )
+    page = next((s for s in found.steps if s.slug == step), None)
+    if page is None:
+        raise click.UsageError(
+            f"no step {step!r} in lab {lab}; steps: {', '.join(s.slug for s in found.steps)}"
+        )
+    if not page.checks:
+        raise click.ClickException(f"step {step} has no checks")
+    api_client = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+    with api_client:
+        results = run_checks(
+            [parse_check(c) for c in page.checks], DynamicClient(api_client), settle=settle
+        )
+    for result in results:
+        click.echo(str(result))
+    sys.exit(0 if all(r.passed for r in results) else 1)

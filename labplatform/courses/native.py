@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from grader.checks import CheckSpecError, parse_check
 from labplatform.courses.files import (
     Problems,
     line_of,
@@ -132,6 +133,11 @@ def _load_step(path: Path, problems: Problems) -> Step | None:
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         problems.add(path, line_of(text, "checks"), "'checks' must be a list of mappings")
         checks = []
+    for number, check in enumerate(checks, 1):
+        try:
+            parse_check(check)
+        except CheckSpecError as exc:
+            problems.add(path, line_of(text, "checks"), f"check {number}: {exc}")
     hints = meta.get("hints") or []
     if not isinstance(hints, list):
         problems.add(path, line_of(text, "hints"), "'hints' must be a list of strings")

