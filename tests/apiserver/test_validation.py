@@ -90,3 +90,11 @@ def test_crd_schema_types_use_kubernetes_messages() -> None:
             'Invalid value: "string": spec.hosts in body must be of type array: "string"',
         )
     ]
+
+
+def test_an_unusable_selector_is_invalid_not_a_crash() -> None:
+    bad = deployment({"app": "web"}, {"app": "web"})
+    bad["spec"]["selector"]["matchExpressions"] = [{"key": "tier", "operator": "Near"}]
+    causes = validate_create("Deployment", bad)
+    assert [c.field for c in causes] == ["spec.selector.matchExpressions[0].operator"]
+    assert causes[0].message == 'Invalid value: "Near": not a valid selector operator'

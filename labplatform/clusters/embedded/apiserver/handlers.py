@@ -24,6 +24,7 @@ from labplatform.clusters.embedded.apiserver.node import LogOptions, NodeRuntime
 from labplatform.clusters.embedded.apiserver.registry import ResourceType
 from labplatform.clusters.embedded.apiserver.routing import RequestInfo
 from labplatform.clusters.embedded.apiserver.selectors import (
+    FIELD_LABELS,
     parse_field_selector,
     parse_label_selector,
 )
@@ -43,35 +44,6 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
 }
 TABLE_MEDIA = "as=Table"
-# Field selectors each kind supports beyond metadata.name and metadata.namespace.
-FIELD_LABELS: dict[str, tuple[str, ...]] = {
-    "Pod": (
-        "spec.nodeName",
-        "spec.restartPolicy",
-        "spec.schedulerName",
-        "spec.serviceAccountName",
-        "status.phase",
-        "status.podIP",
-        "status.nominatedNodeName",
-    ),
-    "Event": (
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ),
-    "Secret": ("type",),
-    "Namespace": ("status.phase",),
-    "ReplicaSet": ("status.replicas",),
-    "Node": ("spec.unschedulable",),
-}
 
 
 def json_response(body: Any, status: int = 200, media_type: str = "application/json") -> Response:
@@ -176,10 +148,13 @@ class ResourceHandlers:
 
     def selector(self, rt: ResourceType, query: Any) -> Callable[[Obj], bool]:
         labels = parse_label_selector(query.get("labelSelector", ""))
-        fields = parse_field_selector(
-            query.get("fieldSelector", ""),
-            {"metadata.name", "metadata.namespace", *FIELD_LABELS.get(rt.kind, ())},
+        # Custom resources select on name (and namespace); built-ins on their own labels.
+        supported = (
+            {"metadata.name", *(("metadata.namespace",) if rt.namespaced else ())}
+            if rt.custom
+            else FIELD_LABELS.get(rt.kind)
         )
+        fields = parse_field_selector(query.get("fieldSelector", ""), supported)
 
         def matches(obj: Obj) -> bool:
             return labels.matches(obj["metadata"].get("labels") or {}) and fields.matches(obj)

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from labplatform.clusters.embedded.apiserver.errors import Cause
-from labplatform.clusters.embedded.apiserver.selectors import label_selector_from_spec
+from labplatform.clusters.embedded.apiserver.selectors import (
+    label_selector_from_spec,
+    validate_label_selector,
+)
 
 Obj = dict[str, Any]
 
@@ -151,6 +154,11 @@ def _template(obj: Obj) -> list[Cause]:
     selector = spec.get("selector")
     if not selector:
         causes.append(_required("spec.selector"))
+    else:
+        selector_causes = validate_label_selector(selector, "spec.selector")
+        if selector_causes:  # a selector that cannot be parsed matches nothing to check
+            causes += selector_causes
+            selector = None
     template = spec.get("template") or {}
     if not template and obj.get("kind") == "Deployment":
         causes.append(_required("spec.template"))
