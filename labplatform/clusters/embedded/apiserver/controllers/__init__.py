@@ -1,30 +1,23 @@
 """The controllers that run inside the API server process, as kube-controller-manager's do.
 
-Each is a :class:`~.base.ControllerSpec` run by :func:`~.base.run`; the
-server starts them with its lifespan and restarts one that crashes.
+Each is a :class:`~.base.Reconciler` turned into the ``async def (api)``
+coroutine :class:`~..server.ApiServer` runs for as long as it serves, and
+restarts (with a full resync) if it crashes. All run concurrently; the
+order is only the order they start in: namespaces first (pods need the
+``default`` ServiceAccount), the garbage collector last.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+from labplatform.clusters.embedded.apiserver.controllers.base import controller
+from labplatform.clusters.embedded.apiserver.controllers.deployments import Deployments
+from labplatform.clusters.embedded.apiserver.controllers.endpoints import Endpoints
+from labplatform.clusters.embedded.apiserver.controllers.garbage import GarbageCollector
+from labplatform.clusters.embedded.apiserver.controllers.namespaces import Namespaces
+from labplatform.clusters.embedded.apiserver.controllers.replicasets import ReplicaSets
+from labplatform.clusters.embedded.apiserver.server import Controller
 
-from labplatform.clusters.embedded.apiserver.api import Api
-from labplatform.clusters.embedded.apiserver.controllers.base import ControllerSpec, run
-from labplatform.clusters.embedded.apiserver.controllers.deployments import DEPLOYMENTS
-from labplatform.clusters.embedded.apiserver.controllers.endpoints import ENDPOINTS
-from labplatform.clusters.embedded.apiserver.controllers.garbage import GARBAGE
-from labplatform.clusters.embedded.apiserver.controllers.namespaces import NAMESPACES
-from labplatform.clusters.embedded.apiserver.controllers.replicasets import REPLICASETS
-
-SPECS: tuple[ControllerSpec, ...] = (NAMESPACES, DEPLOYMENTS, REPLICASETS, ENDPOINTS, GARBAGE)
-
-
-def _runner(spec: ControllerSpec) -> Callable[[Api], Awaitable[None]]:
-    runner = functools.partial(run, spec)
-    functools.update_wrapper(runner, run)
-    runner.__name__ = spec.name  # type: ignore[attr-defined]
-    return runner
-
-
-ALL_CONTROLLERS = tuple(_runner(spec) for spec in SPECS)
+ALL_CONTROLLERS: tuple[Controller, ...] = tuple(
+    controller(reconciler)
+    for reconciler in (Namespaces, Deployments, ReplicaSets, Endpoints, GarbageCollector)
+)

@@ -1,202 +1,261 @@
 """Endpoints and EndpointSlices: which pod addresses stand behind each Service.
 
 The node runtime's service proxy and the mesh's pilot read these, so they
-must follow pod readiness closely: a pod that stops being ready moves to
-``notReadyAddresses`` at once, and a named ``targetPort`` resolves to each
-pod's own port number.
+follow pod readiness closely: a pod that stops being ready moves to
+``notReadyAddresses`` at once, a terminating pod leaves the Endpoints (its
+EndpointSlice entry stays, marked ``terminating``, as upstream's), and a
+named ``targetPort`` resolves to each pod's own container port, so pods
+that number a port differently land in different subsets (and slices).
+Only pods with an IP count. A Service without a selector is left alone:
+its Endpoints are the user's to write.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from typing import Any
+import json
 
-from labplatform.clusters.embedded.apiserver.api import Api
-from labplatform.clusters.embedded.apiserver.controllers.base import ControllerSpec, Item
-from labplatform.clusters.embedded.apiserver.controllers.replicasets import (
+from labplatform.clusters.embedded.apiserver.controllers.base import (
+    WRITE,
+    NsName,
+    Reconciler,
     controller_ref,
-    pod_ready,
+    delete_quietly,
+    ns_name,
 )
+from labplatform.clusters.embedded.apiserver.controllers.replicasets import POD_KEY, pod_ready
 from labplatform.clusters.embedded.apiserver.store import Change, Obj
 
 SERVICE_KEY = "/services"
-POD_KEY = "/pods"
 ENDPOINTS_KEY = "/endpoints"
 SLICE_KEY = "discovery.k8s.io/endpointslices"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+MANAGED_BY = "endpointslice-controller.k8s.io"
+HEADLESS_LABEL = "service.kubernetes.io/headless"
+
+Port = tuple[str, int, str, str]  # name, number, protocol, appProtocol
 
 
-def _selects(service: Obj, pod: Obj) -> bool:
-    selector = service["spec"].get("selector") or {}
-    labels = pod["metadata"].get("labels") or {}
-    return bool(selector) and selector.items() <= labels.items()
+def _selector(service: Obj) -> dict[str, str] | None:
+    """The pods a Service selects by; None for a Service this controller leaves alone."""
+    spec = service["spec"]
+    if spec.get("type") == "ExternalName" or not spec.get("selector"):
+        return None
+    return dict(spec["selector"])
 
 
-def _items(api: Api, change: Change) -> list[Item]:
-    namespace = change.namespace
-    if change.key in (SERVICE_KEY, ENDPOINTS_KEY):
-        return [(namespace, change.obj["metadata"]["name"])]
-    pods = [change.obj] + ([change.previous] if change.previous is not None else [])
-    return [
-        (namespace, svc["metadata"]["name"])
-        for svc in api.store.objects(SERVICE_KEY, namespace)
-        if any(_selects(svc, pod) for pod in pods)
-    ]
+def _ports(service: Obj, pod: Obj) -> tuple[Port, ...]:
+    """The Service's ports as this pod serves them; a name the pod lacks is left out."""
+    resolved = []
+    for port in service["spec"].get("ports") or []:
+        protocol = port.get("protocol", "TCP")
+        target = port.get("targetPort", port.get("port"))
+        number = target if isinstance(target, int) else _container_port(pod, target, protocol)
+        if number is not None:
+            resolved.append((port.get("name", ""), number, protocol, port.get("appProtocol", "")))
+    return tuple(resolved)
 
 
-def _all(api: Api) -> list[Item]:
-    return [
-        (s["metadata"]["namespace"], s["metadata"]["name"]) for s in api.store.objects(SERVICE_KEY)
-    ]
-
-
-def _target_port(port: Obj, pod: Obj) -> int | None:
-    target = port.get("targetPort", port.get("port"))
-    if isinstance(target, int):
-        return target
-    if isinstance(target, str) and target.isdigit():
-        return int(target)
+def _container_port(pod: Obj, name: str, protocol: str) -> int | None:
     for container in pod["spec"].get("containers") or []:
-        for candidate in container.get("ports") or []:
-            if candidate.get("name") == target:
-                return int(candidate["containerPort"])
+        for port in container.get("ports") or []:
+            if port.get("name") == name and port.get("protocol", "TCP") == protocol:
+                return int(port["containerPort"])
     return None
 
 
-def _address(pod: Obj) -> dict[str, Any]:
+def _port_fields(port: Port, keep_empty_name: bool) -> Obj:
+    name, number, protocol, app_protocol = port
+    fields: Obj = {"name": name} if name or keep_empty_name else {}
+    fields.update(port=number, protocol=protocol)
+    if app_protocol:
+        fields["appProtocol"] = app_protocol
+    return fields
+
+
+def _target_ref(pod: Obj) -> Obj:
     meta = pod["metadata"]
-    address: dict[str, Any] = {
-        "ip": pod["status"]["podIP"],
-        "targetRef": {
-            "kind": "Pod",
-            "namespace": meta["namespace"],
-            "name": meta["name"],
-            "uid": meta["uid"],
-        },
-    }
+    return {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]}
+
+
+def _address(pod: Obj) -> Obj:
+    address: Obj = {"ip": pod["status"]["podIP"]}
     if pod["spec"].get("nodeName"):
         address["nodeName"] = pod["spec"]["nodeName"]
+    address["targetRef"] = _target_ref(pod)
     return address
 
 
-async def _reconcile(api: Api, item: Item) -> float | None:
-    namespace, name = item
-    service = api.store.get(SERVICE_KEY, namespace, name)
-    endpoints_rt = api.registry.by_key(ENDPOINTS_KEY)
-    existing = api.store.get(ENDPOINTS_KEY, namespace, name)
-    if service is None:
-        if existing is not None:
-            await api.delete(endpoints_rt, namespace, name)
+def _slice_endpoint(pod: Obj, publish_not_ready: bool) -> Obj:
+    serving = pod_ready(pod)
+    terminating = bool(pod["metadata"].get("deletionTimestamp"))
+    endpoint: Obj = {
+        "addresses": [pod["status"]["podIP"]],
+        "conditions": {
+            # Never ready while terminating, unless the Service publishes unready pods.
+            "ready": publish_not_ready or (serving and not terminating),
+            "serving": serving,
+            "terminating": terminating,
+        },
+        "targetRef": _target_ref(pod),
+    }
+    if pod["spec"].get("nodeName"):
+        endpoint["nodeName"] = pod["spec"]["nodeName"]
+    return endpoint
+
+
+class Endpoints(Reconciler[NsName]):
+    name = "endpoint-controller"
+    watches = frozenset({SERVICE_KEY, POD_KEY, ENDPOINTS_KEY, SLICE_KEY})
+
+    def items_for(self, change: Change) -> list[NsName]:
+        namespace = change.namespace
+        if change.key in (SERVICE_KEY, ENDPOINTS_KEY):
+            return [ns_name(change.obj)]
+        if change.key == SLICE_KEY:
+            service = (change.obj["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL)
+            return [(namespace, service)] if service else []
+        label_sets = [
+            pod["metadata"].get("labels") or {}
+            for pod in (change.obj, change.previous)
+            if pod is not None
+        ]
+        return [
+            ns_name(service)
+            for service in self.api.store.objects(SERVICE_KEY, namespace)
+            if (selector := _selector(service))
+            and any(selector.items() <= labels.items() for labels in label_sets)
+        ]
+
+    def all_items(self) -> list[NsName]:
+        return [ns_name(s) for s in self.api.store.objects(SERVICE_KEY)]
+
+    async def reconcile(self, item: NsName) -> float | None:
+        namespace, name = item
+        service = self.api.store.get(SERVICE_KEY, namespace, name)
+        if service is None:
+            await self._remove(namespace, name)
+            return None
+        selector = _selector(service)
+        if selector is None:
+            return None
+        groups: dict[tuple[Port, ...], list[Obj]] = {}
+        has_ports = bool(service["spec"].get("ports"))
+        for pod in self.api.store.objects(POD_KEY, namespace):
+            status = pod.get("status") or {}
+            if (
+                status.get("podIP")
+                and status.get("phase") not in ("Succeeded", "Failed")
+                and selector.items() <= (pod["metadata"].get("labels") or {}).items()
+                and ((ports := _ports(service, pod)) or not has_ports)
+            ):
+                groups.setdefault(ports, []).append(pod)
+        for pods in groups.values():
+            pods.sort(key=lambda p: (p["status"]["podIP"], p["metadata"]["uid"]))
+        await self._sync_endpoints(service, groups)
+        await self._sync_slices(service, groups)
         return None
-    if not service["spec"].get("selector"):
-        return None  # endpoints of a selector-less Service are the user's
-    pods = [
-        p
-        for p in api.store.objects(POD_KEY, namespace)
-        if _selects(service, p) and p.get("status", {}).get("podIP")
-    ]
-    subsets: dict[tuple[tuple[str, int, str], ...], dict[str, list[Any]]] = {}
-    for pod in sorted(pods, key=lambda p: p["status"]["podIP"]):
-        ports = []
-        for port in service["spec"].get("ports") or []:
-            number = _target_port(port, pod)
-            if number is not None:
-                ports.append((port.get("name", ""), number, port.get("protocol", "TCP")))
-        if not ports:
-            continue
-        subset = subsets.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
-        ready = pod_ready(pod) and not pod["metadata"].get("deletionTimestamp")
-        subset["addresses" if ready else "notReadyAddresses"].append(_address(pod))
-    body: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Endpoints",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": dict(service["metadata"].get("labels") or {}),
-        },
-        "subsets": [
-            {
-                **{k: v for k, v in addresses.items() if v},
-                "ports": [
-                    {"name": n, "port": p, "protocol": proto}
-                    if n
-                    else {"port": p, "protocol": proto}
-                    for n, p, proto in ports
-                ],
+
+    def _labels(self, service: Obj) -> dict[str, str]:
+        labels = dict(service["metadata"].get("labels") or {})
+        if service["spec"].get("clusterIP") == "None":
+            labels[HEADLESS_LABEL] = ""
+        return labels
+
+    async def _sync_endpoints(
+        self, service: Obj, groups: dict[tuple[Port, ...], list[Obj]]
+    ) -> None:
+        namespace, name = ns_name(service)
+        publish = bool(service["spec"].get("publishNotReadyAddresses"))
+        subsets = []
+        for ports, pods in sorted(groups.items()):
+            # A terminating pod takes no new connections: out, unless unready pods are published.
+            listed = [p for p in pods if publish or not p["metadata"].get("deletionTimestamp")]
+            subset: Obj = {}
+            ready = [_address(p) for p in listed if publish or pod_ready(p)]
+            not_ready = [_address(p) for p in listed if not publish and not pod_ready(p)]
+            if ready:
+                subset["addresses"] = ready
+            if not_ready:
+                subset["notReadyAddresses"] = not_ready
+            if subset and ports:
+                subset["ports"] = [_port_fields(p, keep_empty_name=False) for p in ports]
+            if subset:
+                subsets.append(subset)
+        labels = self._labels(service)
+        rt = self.api.registry.by_key(ENDPOINTS_KEY)
+        existing = self.api.store.get(ENDPOINTS_KEY, namespace, name)
+        if existing is None:
+            body: Obj = {"metadata": {"name": name, "labels": labels}}
+            if subsets:
+                body["subsets"] = subsets
+            await self.api.create(rt, namespace, body, WRITE)
+        elif (existing.get("subsets") or [], existing["metadata"].get("labels") or {}) != (
+            subsets,
+            labels,
+        ):
+            existing["metadata"]["labels"] = labels
+            existing.pop("subsets", None)
+            if subsets:
+                existing["subsets"] = subsets
+            await self.api.update(rt, namespace, name, existing, opts=WRITE)
+
+    async def _sync_slices(self, service: Obj, groups: dict[tuple[Port, ...], list[Obj]]) -> None:
+        """One slice per set of resolved ports; a Service with no pods keeps one empty slice."""
+        namespace, name = ns_name(service)
+        publish = bool(service["spec"].get("publishNotReadyAddresses"))
+        desired: dict[str, Obj] = {}
+        for ports, pods in sorted(groups.items()) or [((), [])]:
+            content: Obj = {
+                "addressType": "IPv4",
+                "endpoints": [_slice_endpoint(p, publish) for p in pods],
             }
-            for ports, addresses in subsets.items()
-        ],
-    }
-    if not body["subsets"]:
-        del body["subsets"]
-    if existing is None:
-        await api.create(endpoints_rt, namespace, body)
-    elif (existing.get("subsets"), existing["metadata"].get("labels")) != (
-        body.get("subsets"),
-        body["metadata"]["labels"] or None,
-    ):
-        await api.update(
-            endpoints_rt,
-            namespace,
-            name,
-            {**existing, **body, "metadata": {**existing["metadata"], **body["metadata"]}},
-        )
-    await _sync_slice(api, service, pods)
-    return None
-
-
-async def _sync_slice(api: Api, service: Obj, pods: list[Obj]) -> None:
-    meta = service["metadata"]
-    namespace = meta["namespace"]
-    suffix = hashlib.sha256(meta["uid"].encode()).hexdigest()[:5]
-    name = f"{meta['name']}-{suffix}"
-    ports = [
-        {
-            "name": p.get("name", ""),
-            "port": _target_port(p, pods[0]) if pods else None,
-            "protocol": p.get("protocol", "TCP"),
+            if ports:
+                content["ports"] = [_port_fields(p, keep_empty_name=True) for p in ports]
+            key = json.dumps([service["metadata"]["uid"], ports])
+            desired[f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:5]}"] = content
+        labels = {
+            **self._labels(service),
+            SERVICE_NAME_LABEL: name,
+            MANAGED_BY_LABEL: MANAGED_BY,
         }
-        for p in service["spec"].get("ports") or []
-    ]
-    endpoints = []
-    for pod in sorted(pods, key=lambda p: p["status"]["podIP"]):
-        terminating = bool(pod["metadata"].get("deletionTimestamp"))
-        ready = pod_ready(pod) and not terminating
-        endpoint: dict[str, Any] = {
-            "addresses": [pod["status"]["podIP"]],
-            "conditions": {"ready": ready, "serving": pod_ready(pod), "terminating": terminating},
-            "targetRef": _address(pod)["targetRef"],
-        }
-        if pod["spec"].get("nodeName"):
-            endpoint["nodeName"] = pod["spec"]["nodeName"]
-        endpoints.append(endpoint)
-    body = {
-        "apiVersion": "discovery.k8s.io/v1",
-        "kind": "EndpointSlice",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                SERVICE_NAME_LABEL: meta["name"],
-                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
-            },
-            "ownerReferences": [controller_ref(service)],
-        },
-        "addressType": "IPv4",
-        "endpoints": endpoints,
-        "ports": ports,
-    }
-    slice_rt = api.registry.by_key(SLICE_KEY)
-    existing = api.store.get(SLICE_KEY, namespace, name)
-    if existing is None:
-        await api.create(slice_rt, namespace, body)
-    elif (existing.get("endpoints"), existing.get("ports")) != (endpoints, ports):
-        await api.update(
-            slice_rt, namespace, name, {**existing, "endpoints": endpoints, "ports": ports}
-        )
+        rt = self.api.registry.by_key(SLICE_KEY)
+        for existing in self._slices(namespace, name):
+            wanted = desired.pop(existing["metadata"]["name"], None)
+            if wanted is None:
+                await delete_quietly(self.api, rt, existing)
+            elif any(existing.get(k) != wanted.get(k) for k in ("endpoints", "ports")) or (
+                existing["metadata"].get("labels") != labels
+            ):
+                updated = {k: v for k, v in copy.deepcopy(existing).items() if k != "ports"}
+                updated.update(wanted)
+                updated["metadata"]["labels"] = labels
+                await self.api.update(
+                    rt, namespace, updated["metadata"]["name"], updated, opts=WRITE
+                )
+        for slice_name, content in desired.items():
+            metadata = {
+                "name": slice_name,
+                "labels": labels,
+                "ownerReferences": [controller_ref(service)],
+            }
+            await self.api.create(rt, namespace, {"metadata": metadata, **content}, WRITE)
 
+    def _slices(self, namespace: str, service: str) -> list[Obj]:
+        return [
+            s
+            for s in self.api.store.objects(SLICE_KEY, namespace)
+            if (s["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL) == service
+            and (s["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY
+        ]
 
-ENDPOINTS = ControllerSpec(
-    "endpoints", (SERVICE_KEY, POD_KEY, ENDPOINTS_KEY), _items, _all, _reconcile
-)
+    async def _remove(self, namespace: str, name: str) -> None:
+        """The Service is gone: so are its Endpoints and the slices made for it."""
+        endpoints = self.api.store.get(ENDPOINTS_KEY, namespace, name)
+        if endpoints is not None:
+            await delete_quietly(self.api, self.api.registry.by_key(ENDPOINTS_KEY), endpoints)
+        slice_rt = self.api.registry.by_key(SLICE_KEY)
+        for endpoint_slice in self._slices(namespace, name):
+            await delete_quietly(self.api, slice_rt, endpoint_slice)

@@ -1,137 +1,239 @@
 """Garbage collection by ownerReferences: dependents follow their owners.
 
-When an owner is gone its dependents are deleted (background propagation),
-unless another owner of theirs still lives. An owner deleted with
-``propagationPolicy=Orphan`` carries the ``orphan`` finalizer: its
-dependents lose the reference and stay. ``Foreground`` carries
-``foregroundDeletion``: dependents go first, then the owner.
+As upstream's collector, in miniature. It keeps an index from each owner's
+uid to its dependents, fed by the change stream and rebuilt at every
+resync. An owner is looked up the way its reference names it (kind, name,
+the dependent's namespace) and must have the referenced uid; one that is
+missing is *dangling*. An object whose owners are all dangling is deleted
+(background propagation); one that still has a live owner just loses the
+dangling references.
+
+Deleting with ``propagationPolicy=Orphan`` leaves the ``orphan`` finalizer
+on the owner: the dependents lose their references to it and stay, then
+the finalizer goes and with it the owner. ``Foreground`` leaves
+``foregroundDeletion``: the dependents are deleted first (in the
+foreground themselves), and the owner goes once none that block it
+(``blockOwnerDeletion``) remain. At start every object with owners is
+checked, so dependents of owners deleted while the server was down go too.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+from collections.abc import Iterable
+from enum import Enum
 
 from labplatform.clusters.embedded.apiserver.api import Api
-from labplatform.clusters.embedded.apiserver.controllers.base import ControllerSpec, Item
-from labplatform.clusters.embedded.apiserver.errors import ApiError
+from labplatform.clusters.embedded.apiserver.controllers.base import (
+    WRITE,
+    Reconciler,
+    delete_quietly,
+    ns_name,
+    set_owner_refs,
+)
 from labplatform.clusters.embedded.apiserver.registry import ResourceType
 from labplatform.clusters.embedded.apiserver.store import Change, Obj
 
+log = logging.getLogger(__name__)
+
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
-WAIT_SECONDS = 0.5
+
+Ref = tuple[str, str, str]  # (store key, namespace, name)
 
 
-def _items(api: Api, change: Change) -> list[Item]:
-    """The owner to look at: the changed object itself, and the owners it names."""
-    meta = change.obj["metadata"]
-    items = [(change.key, meta.get("namespace", "") + "/" + meta["name"])]
-    if change.type == "DELETED" or meta.get("deletionTimestamp"):
-        items.append(("uid", meta.get("uid", "")))
-    for ref in meta.get("ownerReferences") or []:
-        items.append(("uid", ref.get("uid", "")))
-    return items
+class _Owner(Enum):
+    SOLID = "solid"  # exists, with the referenced uid
+    DANGLING = "dangling"  # gone, or replaced by a namesake
+    WAITING = "waiting"  # being deleted in the foreground: its dependents go first
 
 
-def _all(api: Api) -> list[Item]:
-    """At start: every owner anything refers to, so dependents of owners lost in a crash go."""
-    owners = {
-        ref.get("uid", "")
-        for resource in api.registry
-        for obj in api.store.objects(resource.key)
-        for ref in obj["metadata"].get("ownerReferences") or []
-    }
-    return [("uid", uid) for uid in owners]
+def _ref(key: str, obj: Obj) -> Ref:
+    return (key, *ns_name(obj))
 
 
-def _find_uid(api: Api, uid: str) -> tuple[ResourceType, Obj] | None:
-    for resource in api.registry:
-        for obj in api.store.objects(resource.key):
-            if obj["metadata"].get("uid") == uid:
-                return resource, obj
-    return None
+def _owner_refs(obj: Obj | None) -> list[Obj]:
+    return list((obj or {}).get("metadata", {}).get("ownerReferences") or [])
 
 
-def _dependents(api: Api, uid: str) -> list[tuple[ResourceType, Obj]]:
-    return [
-        (resource, obj)
-        for resource in api.registry
-        for obj in api.store.objects(resource.key)
-        if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
-    ]
-
-
-async def _delete(api: Api, resource: ResourceType, obj: Obj, propagation: str | None) -> None:
+def _cascading(obj: Obj) -> bool:
+    """Being deleted with a propagation finalizer this collector honours."""
     meta = obj["metadata"]
-    try:
-        await api.delete(resource, meta.get("namespace", ""), meta["name"], propagation=propagation)
-    except ApiError as exc:
-        if exc.code != 404:
-            raise
-
-
-async def _reconcile(api: Api, item: Item) -> float | None:
-    kind, ident = item
-    if kind != "uid":
-        return await _finalize(api, kind, ident)
-    found = _find_uid(api, ident)
-    if found is not None and not found[1]["metadata"].get("deletionTimestamp"):
-        return None  # the owner lives
-    for resource, dependent in _dependents(api, ident):
-        refs = dependent["metadata"].get("ownerReferences") or []
-        others_alive = any(
-            ref.get("uid") != ident and _find_uid(api, ref.get("uid", "")) is not None
-            for ref in refs
-        )
-        if (
-            found is None
-            and not others_alive
-            and not dependent["metadata"].get("deletionTimestamp")
-        ):
-            await _delete(api, resource, dependent, None)
-    if found is not None:
-        return await _finalize_owner(api, *found)
-    return None
-
-
-async def _finalize(api: Api, key: str, ident: str) -> float | None:
-    namespace, _, name = ident.partition("/")
-    obj = api.store.get(key, namespace, name)
-    if obj is None or not obj["metadata"].get("deletionTimestamp"):
-        return None
-    return await _finalize_owner(api, api.registry.by_key(key), obj)
-
-
-async def _finalize_owner(api: Api, resource: ResourceType, owner: Obj) -> float | None:
-    meta = owner["metadata"]
     finalizers = meta.get("finalizers") or []
-    uid = meta["uid"]
-    if ORPHAN in finalizers:
-        for dep_resource, dependent in _dependents(api, uid):
-            updated = copy.deepcopy(dependent)
-            updated["metadata"]["ownerReferences"] = [
-                r for r in dependent["metadata"]["ownerReferences"] if r.get("uid") != uid
-            ]
-            dmeta = dependent["metadata"]
-            await api.update(dep_resource, dmeta.get("namespace", ""), dmeta["name"], updated)
-        await _drop_finalizer(api, resource, owner, ORPHAN)
+    return bool(meta.get("deletionTimestamp")) and (
+        ORPHAN in finalizers or FOREGROUND in finalizers
+    )
+
+
+class GarbageCollector(Reconciler[Ref]):
+    name = "garbage-collector"
+    watches = None  # anything can own anything
+
+    def __init__(self, api: Api) -> None:
+        super().__init__(api)
+        self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents
+        self._owner_uids: dict[Ref, set[str]] = {}  # dependent -> owner uids
+
+    # -- the dependency index --------------------------------------------------
+
+    def _index(self, ref: Ref, obj: Obj | None) -> None:
+        for uid in self._owner_uids.pop(ref, set()):
+            dependents = self._dependents.get(uid, set())
+            dependents.discard(ref)
+            if not dependents:
+                self._dependents.pop(uid, None)
+        uids = {r["uid"] for r in _owner_refs(obj) if r.get("uid")}
+        if uids:
+            self._owner_uids[ref] = uids
+            for uid in uids:
+                self._dependents.setdefault(uid, set()).add(ref)
+
+    def _dependents_of(self, owner: Obj) -> list[Ref]:
+        return sorted(self._dependents.get(owner["metadata"].get("uid", ""), ()))
+
+    def all_items(self) -> list[Ref]:
+        """Every object with owners or a propagation finalizer; rebuilds the index."""
+        self._dependents.clear()
+        self._owner_uids.clear()
+        items = []
+        for rt in self.api.registry:
+            for obj in self.api.store.objects(rt.key):
+                ref = _ref(rt.key, obj)
+                self._index(ref, obj)
+                if _owner_refs(obj) or _cascading(obj):
+                    items.append(ref)
+        return items
+
+    def items_for(self, change: Change) -> list[Ref]:
+        ref = _ref(change.key, change.obj)
+        refs = _owner_refs(change.obj)
+        if change.type == "DELETED":
+            self._index(ref, None)
+            # Its dependents may be orphans now; a foreground owner may have waited for it.
+            return self._dependents_of(change.obj) + self._owners(change.obj)
+        self._index(ref, change.obj)
+        items = [ref] if refs or _cascading(change.obj) else []
+        if _owner_refs(change.previous) != refs:  # an owner may be waiting on this one
+            items += self._owners(change.previous) + self._owners(change.obj)
+        return items
+
+    def _owners(self, obj: Obj | None) -> list[Ref]:
+        if obj is None:
+            return []
+        items = []
+        for ref in _owner_refs(obj):
+            rt = self._resource(ref)
+            if rt is not None:
+                items.append((rt.key, ns_name(obj)[0] if rt.namespaced else "", ref["name"]))
+        return items
+
+    def _resource_at(self, key: str) -> ResourceType | None:
+        """The resource stored at ``key``; None once its CRD is gone."""
+        try:
+            return self.api.registry.by_key(key)
+        except KeyError:
+            return None
+
+    def _resource(self, ref: Obj) -> ResourceType | None:
+        api_version = str(ref.get("apiVersion", ""))
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        return self.api.registry.by_kind(group, str(ref.get("kind", "")))
+
+    # -- reconciling -------------------------------------------------------------
+
+    async def reconcile(self, item: Ref) -> float | None:
+        obj = self.api.store.get(*item)
+        rt = self._resource_at(item[0])
+        if obj is None or rt is None:
+            return None
+        finalizers = obj["metadata"].get("finalizers") or []
+        if not obj["metadata"].get("deletionTimestamp"):
+            await self._collect(rt, obj)
+        elif ORPHAN in finalizers:
+            await self._orphan_dependents(rt, obj)
+        elif FOREGROUND in finalizers:
+            await self._delete_dependents_first(rt, obj)
         return None
-    if FOREGROUND in finalizers:
-        dependents = _dependents(api, uid)
-        for dep_resource, dependent in dependents:
+
+    def _owner_state(self, dependent: Obj, ref: Obj) -> _Owner:
+        rt = self._resource(ref)
+        if rt is None:
+            return _Owner.SOLID  # a kind the server does not know: it cannot tell, so it keeps
+        namespace = ns_name(dependent)[0] if rt.namespaced else ""
+        owner = self.api.store.get(rt.key, namespace, str(ref.get("name", "")))
+        if owner is None or owner["metadata"].get("uid") != ref.get("uid"):
+            return _Owner.DANGLING
+        if owner["metadata"].get("deletionTimestamp") and FOREGROUND in (
+            owner["metadata"].get("finalizers") or []
+        ):
+            return _Owner.WAITING
+        return _Owner.SOLID
+
+    async def _collect(self, rt: ResourceType, obj: Obj) -> None:
+        """Delete ``obj`` if all its owners are gone (or going first); else drop the dead refs."""
+        refs = _owner_refs(obj)
+        states = [self._owner_state(obj, ref) for ref in refs]
+        if _Owner.SOLID in states:
+            kept = [
+                {**ref, "blockOwnerDeletion": False} if state is _Owner.WAITING else ref
+                for ref, state in zip(refs, states, strict=True)
+                if state is not _Owner.DANGLING
+            ]
+            if kept != refs:
+                await set_owner_refs(self.api, rt, obj, kept)
+        elif states:
+            propagation = "Foreground" if _Owner.WAITING in states else "Background"
+            log.debug(
+                "deleting a dependent whose owners are gone",
+                extra={"resource": rt.qualified, "object": "/".join(ns_name(obj))},
+            )
+            await delete_quietly(self.api, rt, obj, propagation=propagation)
+
+    async def _orphan_dependents(self, rt: ResourceType, owner: Obj) -> None:
+        uid = owner["metadata"]["uid"]
+        for dependent, dependent_rt in self._live(self._dependents_of(owner)):
+            kept = [ref for ref in _owner_refs(dependent) if ref.get("uid") != uid]
+            await set_owner_refs(self.api, dependent_rt, dependent, kept)
+        await self._drop_finalizer(rt, owner, ORPHAN)
+
+    async def _delete_dependents_first(self, rt: ResourceType, owner: Obj) -> None:
+        for dependent, dependent_rt in self._live(self._dependents_of(owner)):
             if not dependent["metadata"].get("deletionTimestamp"):
-                await _delete(api, dep_resource, dependent, "Foreground")
-        if dependents:
-            return WAIT_SECONDS
-        await _drop_finalizer(api, resource, owner, FOREGROUND)
-    return None
+                await self._collect(dependent_rt, dependent)
+        uid = owner["metadata"]["uid"]
+        blocking = [
+            dependent
+            for dependent, _ in self._live(self._dependents_of(owner))
+            if any(
+                r.get("uid") == uid and r.get("blockOwnerDeletion") for r in _owner_refs(dependent)
+            )
+        ]
+        if not blocking:  # else the DELETED of each brings the owner back here
+            await self._drop_finalizer(rt, owner, FOREGROUND)
 
+    def _live(self, refs: Iterable[Ref]) -> list[tuple[Obj, ResourceType]]:
+        """The objects ``refs`` name that still exist, with their resource types."""
+        found = []
+        for key, namespace, name in refs:
+            obj = self.api.store.get(key, namespace, name)
+            rt = self._resource_at(key)
+            if obj is not None and rt is not None:
+                found.append((obj, rt))
+        return found
 
-async def _drop_finalizer(api: Api, resource: ResourceType, owner: Obj, name: str) -> None:
-    updated = copy.deepcopy(owner)
-    updated["metadata"]["finalizers"] = [f for f in owner["metadata"]["finalizers"] if f != name]
-    meta = owner["metadata"]
-    await api.update(resource, meta.get("namespace", ""), meta["name"], updated)
-
-
-GARBAGE = ControllerSpec("garbage-collector", None, _items, _all, _reconcile)
+    async def _drop_finalizer(self, rt: ResourceType, owner: Obj, finalizer: str) -> None:
+        log.info(
+            "dependents handled; removing the finalizer",
+            extra={
+                "resource": rt.qualified,
+                "object": "/".join(ns_name(owner)),
+                "finalizer": finalizer,
+            },
+        )
+        updated = copy.deepcopy(owner)
+        updated["metadata"]["finalizers"] = [
+            f for f in owner["metadata"].get("finalizers") or [] if f != finalizer
+        ]
+        namespace, name = ns_name(owner)
+        await self.api.update(rt, namespace, name, updated, opts=WRITE)
