@@ -277,3 +277,17 @@ def test_lists_page_with_limit_and_continue(cluster: LiveCluster) -> None:
         names += [c.metadata.name for c in page.items]
         token = page.metadata._continue
     assert names == ["kube-root-ca.crt"] + [f"page-{i}" for i in range(7)]
+
+
+def test_only_finalize_changes_a_namespaces_finalizers(cluster: LiveCluster) -> None:
+    core = k8s.CoreV1Api(cluster.api_client)
+    core.create_namespace({"metadata": {"name": "held"}})
+    plain = core.replace_namespace(
+        "held", {"metadata": {"name": "held", "labels": {"x": "1"}}, "spec": {"finalizers": []}}
+    )
+    assert plain.spec.finalizers == ["kubernetes"] and plain.metadata.labels["x"] == "1"
+    finalized = core.replace_namespace_finalize(
+        "held", {"metadata": {"name": "held"}, "spec": {"finalizers": []}}
+    )
+    assert not finalized.spec.finalizers
+    assert finalized.metadata.labels["x"] == "1"  # finalize touches nothing else

@@ -60,6 +60,7 @@ SERVER_METADATA = (
     "selfLink",
 )
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+MAX_RECENT_EVENTS = 10_000
 TOKEN_VOLUME_PREFIX = "kube-api-access-"
 TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
@@ -99,6 +100,8 @@ class Api:
         self.registry = registry
         # Published into every namespace as the kube-root-ca.crt ConfigMap.
         self.root_ca = root_ca
+        # (involved uid, reason, message) -> Event name, so a repeat finds its Event at once.
+        self._recent_events: dict[tuple[str, str, str], str] = {}
         services = list(store.objects(SERVICE_KEY))
         self.cluster_ips = ClusterIPAllocator(
             **({"cidr": service_cidr} if service_cidr else {}),
@@ -302,6 +305,14 @@ class Api:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+        if rt.key == NAMESPACE_KEY:
+            # Only the finalize subresource changes a namespace's finalizers, as upstream.
+            finalizers = (
+                (new if subresource == "finalize" else old).get("spec", {}).get("finalizers", [])
+            )
+            if subresource == "finalize":
+                new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = finalizers
         meta, old_meta = new["metadata"], old["metadata"]
         for field in (*SERVER_METADATA, "namespace"):
             if field in old_meta:
@@ -529,21 +540,17 @@ class Api:
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
         rt = self.registry.by_key(EVENT_KEY)
-        for event in self.store.objects(EVENT_KEY, namespace):
-            ref = event["involvedObject"]
-            if (ref.get("uid"), event["reason"], event["message"]) == (
-                meta.get("uid"),
-                reason,
-                message,
-            ):
-                updated = copy.deepcopy(event)
-                updated["count"] = int(event.get("count", 1)) + 1
-                updated["lastTimestamp"] = now_rfc3339()
-                await self._update(rt, event, updated, "", DEFAULT_WRITE)
-                return
+        key = (meta.get("uid", ""), reason, message)
+        event = self.store.get(EVENT_KEY, namespace, self._recent_events.get(key, ""))
+        if event is not None:
+            updated = copy.deepcopy(event)
+            updated["count"] = int(event.get("count", 1)) + 1
+            updated["lastTimestamp"] = now_rfc3339()
+            await self._update(rt, event, updated, "", DEFAULT_WRITE)
+            return
         stamp = now_rfc3339()
         kind = involved.get("kind", "")
-        await self.create(
+        created = await self.create(
             rt,
             namespace,
             {
@@ -571,6 +578,9 @@ class Api:
                 "reportingComponent": component,
             },
         )
+        if len(self._recent_events) > MAX_RECENT_EVENTS:
+            self._recent_events.clear()
+        self._recent_events[key] = created["metadata"]["name"]
 
     # -- helpers -------------------------------------------------------------
 
