@@ -332,7 +332,8 @@ def test_watch_prints_changes(cluster: LiveCluster, tmp_path) -> None:
             "  namespace: default\nspec:\n  template:\n    metadata:\n      labels: {app: x}\n"
             "    spec:\n      containers:\n      - name: x\n        image: busybox\n",
             "",
-            'The Deployment "nosel" is invalid: spec.selector: Required value',
+            '"nosel" is invalid: \n* spec.selector: Required value\n'
+            "* spec.template.metadata.labels",
         ),
         (
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: noimage\n  namespace: default\n"
@@ -419,7 +420,8 @@ def test_wrong_types_are_refused_and_store_nothing(cluster: LiveCluster) -> None
     result = cluster.kubectl("apply", "--validate=false", "-f", "-", stdin=wrong, check=False)
     assert result.returncode == 1
     assert "Error from server (BadRequest)" in result.stderr
-    assert "cannot unmarshal string into Go struct field .spec.replicas of type int32" in (
-        result.stderr
+    assert (
+        "cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+        in (result.stderr)
     )
     assert cluster.kubectl("get", "deploy", "-n", "lab", "-o", "name").stdout == ""

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client as k8s
@@ -24,7 +25,7 @@ class Hook(BaseHTTPRequestHandler):
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         request = review["request"]
         response: dict = {"uid": request["uid"], "allowed": True}
-        if self.path == "/mutate":
+        if urlsplit(self.path).path == "/mutate":  # the server adds ?timeout=10s
             labels = request["object"]["metadata"].get("labels")
             patch = (
                 [{"op": "add", "path": "/metadata/labels", "value": {}}] if labels is None else []

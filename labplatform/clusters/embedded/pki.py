@@ -1,9 +1,14 @@
-"""Per-cluster credentials: a CA, the API server's serving certificate, a token.
+"""Per-cluster credentials: a CA, the API server's serving certificate, a bearer token.
 
-Every cluster gets its own CA so a kubeconfig trusts exactly one cluster
-(``certificate-authority-data``, never ``insecure-skip-tls-verify``), and
-its own admin bearer token. Credentials are created once and loaded on
-every later start, so kubeconfigs handed out stay valid across restarts.
+Every cluster gets its own CA, so a kubeconfig trusts exactly one cluster
+(``certificate-authority-data``, never ``insecure-skip-tls-verify``), and its own
+admin token. Credentials are made once and loaded on every later start: the CA and
+the token never change, so kubeconfigs handed out stay valid across restarts. The
+serving certificate is the one part that may be reissued (by the same CA), when a
+start asks for names it lacks or it nears its end.
+
+Layout of the directory (0700; every file 0600): ``ca.key``, ``ca.crt``,
+``apiserver.key``, ``apiserver.crt``, ``token``.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ import hmac
 import ipaddress
 import os
 import secrets
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -30,13 +38,31 @@ SERVER_NAMES = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
+SERVER_IPS = ("127.0.0.1",)
+CA_LIFETIME = dt.timedelta(days=3650)
+SERVING_LIFETIME = dt.timedelta(days=365)
+# A serving certificate this close to its end is reissued at the next start.
+RENEW_BEFORE = dt.timedelta(days=30)
+# Tolerates clocks of clients slightly behind the machine that issued.
+BACKDATE = dt.timedelta(minutes=5)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` readable by its owner only, before any secret is in it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Replace ``path`` atomically with a file only its owner can read.
+
+    The file is 0600 before any secret is written to it, and a crash leaves either
+    the old file or the new one, never half of one.
+    """
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -45,9 +71,130 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def _same_key(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return cert.public_key().public_bytes(der, spki) == key.public_key().public_bytes(der, spki)
+
+
+def _load_pair(
+    key_path: Path, cert_path: Path
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A key and its certificate, or ValueError when either is missing or they differ."""
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except FileNotFoundError as exc:
+        raise ValueError(f"{exc.filename} is missing") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not _same_key(cert, key):
+        raise ValueError(f"{cert_path} does not belong to {key_path}")
+    return key, cert
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _issue_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("labplatform-cluster-ca")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + CA_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(directory / "ca.key", _key_pem(key))
+    _write_private(directory / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert
+
+
+def _serving_cert_fits(
+    cert: x509.Certificate, ca: x509.Certificate, names: set[str], ips: set[IPAddress]
+) -> bool:
+    """Whether ``cert`` was issued by ``ca``, covers every name and has time left."""
+    try:
+        cert.verify_directly_issued_by(ca)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        return False
+    return (
+        names <= set(sans.get_values_for_type(x509.DNSName))
+        and ips <= set(sans.get_values_for_type(x509.IPAddress))
+        and cert.not_valid_after_utc - dt.datetime.now(dt.UTC) > RENEW_BEFORE
+    )
+
+
+def _issue_serving_cert(
+    directory: Path,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca: x509.Certificate,
+    names: Iterable[str],
+    ips: Iterable[IPAddress],
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    sans += [x509.IPAddress(ip) for ip in ips]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("kube-apiserver"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + SERVING_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    # Key first: a crash between the two leaves a pair that does not match, which
+    # the next start detects and reissues.
+    _write_private(directory / "apiserver.key", _key_pem(key))
+    _write_private(directory / "apiserver.crt", cert.public_bytes(serialization.Encoding.PEM))
+
+
 @dataclass(frozen=True)
 class ClusterCredentials:
-    """Paths of a cluster's CA and serving certificate, and its admin token."""
+    """A cluster's credentials directory, and its admin token."""
 
     directory: Path
     token: str
@@ -70,60 +217,56 @@ class ClusterCredentials:
 
     @classmethod
     def load_or_create(
-        cls, directory: Path, extra_ips: tuple[str, ...] = (), extra_names: tuple[str, ...] = ()
+        cls,
+        directory: Path,
+        extra_ips: Iterable[str] = (),
+        extra_names: Iterable[str] = (),
     ) -> ClusterCredentials:
-        """The credentials in ``directory``, made on first use."""
+        """The credentials in ``directory``, made on first use.
+
+        The serving certificate covers localhost, the in-cluster names of the
+        ``kubernetes`` Service, 127.0.0.1 and the ``extra_ips``/``extra_names``
+        (addresses other than loopback the server is reached at).
+        """
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)  # mkdir's mode is masked by the umask
+        try:
+            ca_key, ca = _load_pair(directory / "ca.key", directory / "ca.crt")
+        except ValueError:
+            ca_key, ca = _issue_ca(directory)
+        names = dict.fromkeys((*SERVER_NAMES, *extra_names))
+        ips = dict.fromkeys(ipaddress.ip_address(ip) for ip in (*SERVER_IPS, *extra_ips))
+        try:
+            _, serving = _load_pair(directory / "apiserver.key", directory / "apiserver.crt")
+            fits = _serving_cert_fits(serving, ca, set(names), set(ips))
+        except ValueError:
+            fits = False
+        if not fits:
+            _issue_serving_cert(directory, ca_key, ca, names, ips)
         token_path = directory / "token"
-        if token_path.is_file():
-            return cls(directory, token_path.read_text().strip())
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        now = dt.datetime.now(dt.UTC)
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labplatform-cluster-ca")])
-        ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        server_key = ec.generate_private_key(ec.SECP256R1())
-        names: list[x509.GeneralName] = [x509.DNSName(n) for n in (*SERVER_NAMES, *extra_names)]
-        names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", *extra_ips)]
-        server_cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-            .issuer_name(ca_name)
-            .public_key(server_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        credentials = cls(directory, secrets.token_urlsafe(32))
-        _write_private(directory / "ca.key", _key_pem(ca_key))
-        _write_private(credentials.ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM))
-        _write_private(credentials.server_key_path, _key_pem(server_key))
-        _write_private(
-            credentials.server_cert_path, server_cert.public_bytes(serialization.Encoding.PEM)
-        )
-        _write_private(token_path, credentials.token.encode())  # last: marks them complete
-        return credentials
+        token = token_path.read_text().strip() if token_path.is_file() else ""
+        if not token:
+            token = secrets.token_urlsafe(32)
+            _write_private(token_path, token.encode())
+        return cls(directory, token)
+
+    def ssl_server_context(self) -> ssl.SSLContext:
+        """A server-side TLS context presenting the serving certificate."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.server_cert_path, self.server_key_path)
+        return context
 
     def token_matches(self, authorization: str) -> bool:
-        """Constant-time check of an ``Authorization: Bearer <token>`` header."""
-        return hmac.compare_digest(authorization.encode(), f"Bearer {self.token}".encode())
+        """Whether an ``Authorization`` header carries this cluster's token.
+
+        The scheme is case-insensitive, as the real API server's bearer token
+        authenticator reads it; the token is compared in constant time.
+        """
+        scheme, _, presented = authorization.strip().partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), self.token.encode()
+        )
 
 
 def write_kubeconfig(
@@ -133,7 +276,8 @@ def write_kubeconfig(
     credentials: ClusterCredentials,
     namespace: str = "default",
 ) -> None:
-    """A kubeconfig that trusts this cluster's CA alone and carries its token."""
+    """A kubeconfig (0600) that trusts this cluster's CA alone and carries its token."""
+    user = f"{cluster_name}-admin"
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -146,18 +290,15 @@ def write_kubeconfig(
                 },
             }
         ],
-        "users": [{"name": f"{cluster_name}-admin", "user": {"token": credentials.token}}],
+        "users": [{"name": user, "user": {"token": credentials.token}}],
         "contexts": [
             {
                 "name": cluster_name,
-                "context": {
-                    "cluster": cluster_name,
-                    "user": f"{cluster_name}-admin",
-                    "namespace": namespace,
-                },
+                "context": {"cluster": cluster_name, "user": user, "namespace": namespace},
             }
         ],
         "current-context": cluster_name,
         "preferences": {},
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(path, yaml.safe_dump(config, sort_keys=False).encode())

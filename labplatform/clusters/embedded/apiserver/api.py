@@ -28,7 +28,10 @@ from labplatform.clusters.embedded.apiserver.allocators import (
     NodePortAllocator,
     allocation_cause,
 )
-from labplatform.clusters.embedded.apiserver.builtin_schemas import BUILTIN_SCHEMAS
+from labplatform.clusters.embedded.apiserver.builtin_schemas import (
+    BUILTIN_SCHEMAS,
+    custom_resource_schema,
+)
 from labplatform.clusters.embedded.apiserver.defaults import apply_defaults
 from labplatform.clusters.embedded.apiserver.errors import ApiError, Cause
 from labplatform.clusters.embedded.apiserver.registry import (
@@ -79,6 +82,7 @@ class WriteOptions:
     field_manager: str = ""
     force: bool = False
     user: str = "admin"
+    field_validation: str = "Warn"
 
 
 DEFAULT_WRITE = WriteOptions()
@@ -139,7 +143,7 @@ class Api:
         opts: WriteOptions = DEFAULT_WRITE,
         operation: str = "Update",
     ) -> Obj:
-        obj = self._decode(rt, namespace, body)
+        obj = self._decode(rt, namespace, body, opts)
         meta = obj["metadata"]
         if not meta.get("name"):
             if not meta.get("generateName"):
@@ -266,12 +270,19 @@ class Api:
         operation: str = "Update",
     ) -> Obj:
         old = self.get(rt, namespace, name)
-        new = self._decode_named(rt, namespace, name, body)
+        new = self._decode_named(rt, namespace, name, body, opts)
         return await self._update(rt, old, new, subresource, opts, operation)
 
-    def _decode_named(self, rt: ResourceType, namespace: str, name: str, body: Any) -> Obj:
+    def _decode_named(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        opts: WriteOptions = DEFAULT_WRITE,
+    ) -> Obj:
         """A request body for the object the URL names; a different name is refused."""
-        obj = self._decode(rt, namespace, body)
+        obj = self._decode(rt, namespace, body, opts)
         if obj["metadata"].get("name", name) != name:
             raise errors.bad_request(
                 f"the name of the object ({obj['metadata']['name']}) does not match the name "
@@ -322,7 +333,7 @@ class Api:
         if rt.kind == "Secret" and not rt.group:
             _fold_string_data(new)
         if not rt.custom:
-            apply_defaults(rt.kind, new)
+            apply_defaults(rt.kind, new, creating=False)
         new = await self._admit_mutating(rt, "UPDATE", new, old, opts)
         if _spec_changed(old, new):
             meta["generation"] = int(old_meta.get("generation", 0)) + 1
@@ -375,7 +386,7 @@ class Api:
         # A patch that names no resourceVersion applies to whatever is current.
         if not _patch_sets_resource_version(body):
             patched.setdefault("metadata", {})["resourceVersion"] = ""
-        new = self._decode(rt, namespace, patched)
+        new = self._decode(rt, namespace, patched, opts)
         return await self._update(rt, old, new, subresource, opts)
 
     async def _apply(
@@ -392,7 +403,7 @@ class Api:
                 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
                 "is required for apply patch"
             )
-        applied = self._decode_named(rt, namespace, name, body)
+        applied = self._decode_named(rt, namespace, name, body, opts)
         live = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         merged = patch.server_side_apply(live, applied, opts.field_manager, opts.force)
         if live is None:
@@ -584,7 +595,9 @@ class Api:
 
     # -- helpers -------------------------------------------------------------
 
-    def _decode(self, rt: ResourceType, namespace: str, body: Any) -> Obj:
+    def _decode(
+        self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions = DEFAULT_WRITE
+    ) -> Obj:
         """Check the envelope of a request body the way upstream's decoder does."""
         if not isinstance(body, dict):
             raise errors.bad_request(
@@ -619,7 +632,25 @@ class Api:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
+        kind_schema = self._kind_schema(rt)
+        if kind_schema is not None:
+            obj, _warnings = schema.decode(
+                obj,
+                kind_schema,
+                kind=rt.kind,
+                version=rt.storage_version,
+                typed=not rt.custom,
+                field_validation=opts.field_validation,  # type: ignore[arg-type]
+            )
         return obj
+
+    def _kind_schema(self, rt: ResourceType) -> Obj | None:
+        if rt.custom:
+            crd_schema = (
+                rt.crd_versions[rt.storage_version].get("schema", {}).get("openAPIV3Schema")
+            )
+            return custom_resource_schema(crd_schema) if crd_schema else None
+        return BUILTIN_SCHEMAS.get(f"{rt.group}/{rt.storage_version}/{rt.kind}")
 
     def _check_namespace_open(self, namespace: str, name: str, rt: ResourceType) -> None:
         ns = self.store.get(NAMESPACE_KEY, "", namespace)
@@ -633,29 +664,15 @@ class Api:
 
     def _validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         meta = obj["metadata"]
-        causes = validation.validate_name(rt.kind, meta["name"]) if old is None else []
-        if rt.custom:
-            version = rt.crd_versions[rt.storage_version]
-            crd_schema = version.get("schema", {}).get("openAPIV3Schema")
-            if crd_schema:
-                body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-                causes += schema.validate_schema(body, _without_meta(crd_schema))
-            causes += validation.validate_metadata(obj)
-        else:
-            builtin = BUILTIN_SCHEMAS.get(f"{rt.group}/{rt.storage_version}/{rt.kind}")
-            if builtin is not None:
-                found = schema.validate_schema(obj, builtin)
-                for cause in found:
-                    if cause.reason == "FieldValueTypeInvalid":  # a decoding error upstream
-                        raise errors.bad_request(
-                            schema.go_decode_error(rt.kind, rt.api_version(), cause)
-                        )
-                causes += found
-            causes += (
-                validation.validate_create(rt.kind, obj)
-                if old is None
-                else validation.validate_update(rt.kind, old, obj)
-            )
+        causes: list[Cause] = []
+        kind_schema = self._kind_schema(rt)
+        if rt.custom and kind_schema is not None:
+            causes += schema.validate_schema(obj, kind_schema)
+        causes += (
+            validation.validate_create(rt.kind, obj)
+            if old is None
+            else validation.validate_update(rt.kind, old, obj)
+        )
         if causes:
             raise errors.invalid(rt.kind, meta["name"], _dedupe(causes), rt.group)
 

@@ -508,6 +508,7 @@ def _write_options(request: Request) -> WriteOptions:
         dry_run=bool(dry_run),
         field_manager=query.get("fieldManager", "") or _user_agent_manager(request),
         force=query.get("force") == "true",
+        field_validation=query.get("fieldValidation") or "Warn",
     )
 
 

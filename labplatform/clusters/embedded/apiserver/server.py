@@ -26,7 +26,10 @@ from starlette.websockets import WebSocket
 
 from labplatform.clusters.embedded.apiserver import discovery, errors, openapi
 from labplatform.clusters.embedded.apiserver.api import Api
-from labplatform.clusters.embedded.apiserver.builtin_schemas import BUILTIN_SCHEMAS
+from labplatform.clusters.embedded.apiserver.builtin_schemas import (
+    BUILTIN_SCHEMAS,
+    custom_resource_schema,
+)
 from labplatform.clusters.embedded.apiserver.handlers import (
     ResourceHandlers,
     json_response,
@@ -163,6 +166,7 @@ class ApiServer:
             for version in rt.versions:
                 if rt.custom:
                     schema = rt.crd_versions[version].get("schema", {}).get("openAPIV3Schema", {})
+                    schema = custom_resource_schema(schema) if schema else schema
                 else:
                     schema = BUILTIN_SCHEMAS.get(f"{rt.group}/{version}/{rt.kind}", {})
                 if schema:
