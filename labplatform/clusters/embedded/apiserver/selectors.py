@@ -17,6 +17,11 @@ from typing import Any
 
 from labplatform.clusters.embedded.apiserver import errors
 from labplatform.clusters.embedded.apiserver.errors import Cause
+from labplatform.clusters.embedded.apiserver.names import (
+    is_subdomain,
+    regex_error,
+    subdomain_regex_error,
+)
 
 # -- label keys and values ---------------------------------------------------------
 
@@ -24,18 +29,10 @@ _NAME_FORMAT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _NAME = re.compile(_NAME_FORMAT)
 _VALUE_FORMAT = f"({_NAME_FORMAT})?"
 _VALUE = re.compile(_VALUE_FORMAT)
-_SUBDOMAIN_FORMAT = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
-_SUBDOMAIN = re.compile(_SUBDOMAIN_FORMAT)
 _NAME_MESSAGE = (
     "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
     "alphanumeric character"
 )
-
-
-def _regex_error(message: str, regex: str, *examples: str) -> str:
-    """apimachinery's ``RegexError`` wording, double spaces included."""
-    shown = " or ".join(f"'{example}', " for example in examples)
-    return f"{message} (e.g. {shown}regex used for validation is '{regex}')"
 
 
 def label_key_errors(key: str) -> list[str]:
@@ -44,7 +41,7 @@ def label_key_errors(key: str) -> list[str]:
     if len(parts) > 2:
         return [
             "a valid label key "
-            + _regex_error(_NAME_MESSAGE, _NAME_FORMAT, "MyName", "my.name", "123-abc")
+            + regex_error(_NAME_MESSAGE, _NAME_FORMAT, "MyName", "my.name", "123-abc")
             + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
         ]
     problems = []
@@ -55,17 +52,8 @@ def label_key_errors(key: str) -> list[str]:
         else:
             if len(prefix) > 253:
                 problems.append("prefix part must be no more than 253 bytes")
-            if not _SUBDOMAIN.fullmatch(prefix):
-                problems.append(
-                    "prefix part "
-                    + _regex_error(
-                        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                        "characters, '-' or '.', and must start and end with an alphanumeric "
-                        "character",
-                        _SUBDOMAIN_FORMAT,
-                        "example.com",
-                    )
-                )
+            if not is_subdomain(prefix):
+                problems.append("prefix part " + subdomain_regex_error())
     name = parts[-1]
     if not name:
         problems.append("name part must be non-empty")
@@ -73,7 +61,7 @@ def label_key_errors(key: str) -> list[str]:
         problems.append("name part must be no more than 63 bytes")
     if not _NAME.fullmatch(name):
         problems.append(
-            "name part " + _regex_error(_NAME_MESSAGE, _NAME_FORMAT, "MyName", "my.name", "123-abc")
+            "name part " + regex_error(_NAME_MESSAGE, _NAME_FORMAT, "MyName", "my.name", "123-abc")
         )
     return problems
 
@@ -85,7 +73,7 @@ def label_value_errors(value: str) -> list[str]:
         problems.append("must be no more than 63 bytes")
     if not _VALUE.fullmatch(value):
         problems.append(
-            _regex_error(
+            regex_error(
                 "a valid label must be an empty string or consist of alphanumeric characters, "
                 "'-', '_' or '.', and must start and end with an alphanumeric character",
                 _VALUE_FORMAT,

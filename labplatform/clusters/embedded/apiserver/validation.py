@@ -25,6 +25,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from labplatform.clusters.embedded.apiserver.errors import ApiError, Cause
+from labplatform.clusters.embedded.apiserver.names import (
+    dns1035_label,
+    dns1123_label,
+    dns1123_subdomain,
+    max_len,
+    regex_error,
+)
 from labplatform.clusters.embedded.apiserver.schema import (
     field_duplicate,
     field_forbidden,
@@ -47,9 +54,6 @@ Rule = Callable[[str], list[str]]
 
 # -- names -------------------------------------------------------------------------------
 
-_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_SUBDOMAIN_FMT = _LABEL_FMT + r"(\." + _LABEL_FMT + ")*"
-_DNS1035_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 _PORT_NAME_CHARS = re.compile("[-a-z0-9]+")
 _PERCENT_FMT = "[0-9]+%"
 _CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
@@ -57,53 +61,6 @@ MAX_INT32 = 2**31 - 1
 TOTAL_ANNOTATION_LIMIT = 256 * 1024
 MAX_SECRET_SIZE = 1024 * 1024
 FIELD_IMMUTABLE = "field is immutable"
-
-
-def _regex_error(message: str, fmt: str, *examples: str) -> str:
-    """apimachinery's ``RegexError`` wording, double spaces included."""
-    shown = " or ".join(f"'{example}', " for example in examples)
-    return f"{message} (e.g. {shown}regex used for validation is '{fmt}')"
-
-
-def _max_len(value: str, limit: int) -> list[str]:
-    return [f"must be no more than {limit} characters"] if len(value) > limit else []
-
-
-def dns1123_subdomain(value: str) -> list[str]:
-    """Why ``value`` is not a lowercase RFC 1123 subdomain (most object names)."""
-    if re.fullmatch(_SUBDOMAIN_FMT, value):
-        return _max_len(value, 253)
-    message = (
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-        "or '.', and must start and end with an alphanumeric character"
-    )
-    return [*_max_len(value, 253), _regex_error(message, _SUBDOMAIN_FMT, "example.com")]
-
-
-def dns1123_label(value: str) -> list[str]:
-    """Why ``value`` is not a lowercase RFC 1123 label (namespaces, container names, ports)."""
-    problems = _max_len(value, 63)
-    if re.fullmatch(_LABEL_FMT, value):
-        return problems
-    if re.fullmatch(_SUBDOMAIN_FMT, value):
-        return [*problems, "must not contain dots"]
-    message = (
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-        "and must start and end with an alphanumeric character"
-    )
-    return [*problems, _regex_error(message, _LABEL_FMT, "my-name", "123-abc")]
-
-
-def dns1035_label(value: str) -> list[str]:
-    """Why ``value`` is not a DNS-1035 label (Service names, CRD plurals): a letter first."""
-    problems = _max_len(value, 63)
-    if re.fullmatch(_DNS1035_FMT, value):
-        return problems
-    message = (
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
-        "an alphabetic character, and end with an alphanumeric character"
-    )
-    return [*problems, _regex_error(message, _DNS1035_FMT, "my-name", "abc-123")]
 
 
 _NAME_RULES: dict[str, Rule] = {"Namespace": dns1123_label, "Service": dns1035_label}
@@ -194,7 +151,7 @@ def _port_number(value: object, path: str) -> list[Cause]:
 
 def _port_name_errors(name: str) -> list[str]:
     """IANA service-name rules for named ports."""
-    problems = _max_len(name, 15)
+    problems = max_len(name, 15)
     if not _PORT_NAME_CHARS.fullmatch(name):
         problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
     if not re.search("[a-z]", name):
@@ -627,7 +584,7 @@ def _percent_or_count(value: object, path: str) -> list[Cause]:
         if re.fullmatch(_PERCENT_FMT, value):
             return []
         message = "a valid percent string must be a numeric string followed by an ending '%'"
-        return [_intstr_invalid(path, value, _regex_error(message, _PERCENT_FMT, "1%", "93%"))]
+        return [_intstr_invalid(path, value, regex_error(message, _PERCENT_FMT, "1%", "93%"))]
     return _non_negative(value, path)
 
 
@@ -716,9 +673,9 @@ _SECRET_KEYS = {
 
 def _config_key_errors(key: str) -> list[str]:
     message = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"
-    problems = _max_len(key, 253)
+    problems = max_len(key, 253)
     if not re.fullmatch(_CONFIG_KEY_FMT, key):
-        problems.append(_regex_error(message, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+        problems.append(regex_error(message, _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
     if key in (".", ".."):
         problems.append(f"must not be '{key}'")
     elif key.startswith(".."):
