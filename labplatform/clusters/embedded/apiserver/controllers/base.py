@@ -310,6 +310,19 @@ async def delete_quietly(
             raise
 
 
+async def write_status(api: Api, key: str, obj: Obj, status: Obj) -> Obj:
+    """Write ``status`` onto ``obj`` through the status subresource, as controllers do."""
+    namespace, name = ns_name(obj)
+    return await api.update(
+        api.registry.by_key(key),
+        namespace,
+        name,
+        {**obj, "status": status},
+        subresource="status",
+        opts=WRITE,
+    )
+
+
 def parse_time(stamp: str) -> float:
     """An RFC 3339 timestamp (as the API server writes them) as seconds since the epoch."""
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

@@ -46,6 +46,7 @@ from labplatform.clusters.embedded.apiserver.controllers.base import (
     parse_time,
     record_event,
     selecting,
+    write_status,
 )
 from labplatform.clusters.embedded.apiserver.controllers.replicasets import POD_KEY, RS_KEY
 from labplatform.clusters.embedded.apiserver.errors import ApiError
@@ -364,14 +365,7 @@ class _Rollout:
             return
         status = current.setdefault("status", {})
         status["collisionCount"] = int(status.get("collisionCount", 0)) + 1
-        await self.api.update(
-            self.api.registry.by_key(DEPLOY_KEY),
-            self.namespace,
-            current["metadata"]["name"],
-            current,
-            subresource="status",
-            opts=WRITE,
-        )
+        await write_status(self.api, DEPLOY_KEY, current, status)
 
     async def _set_deployment_revision(self, revision: str) -> None:
         if (self.deploy["metadata"].get("annotations") or {}).get(REVISION) == revision:
@@ -562,15 +556,7 @@ class _Rollout:
             self._progress_conditions(conditions, previous, status)
         status["conditions"] = conditions
         if status != previous:
-            current["status"] = status
-            await self.api.update(
-                self.api.registry.by_key(DEPLOY_KEY),
-                self.namespace,
-                current["metadata"]["name"],
-                current,
-                subresource="status",
-                opts=WRITE,
-            )
+            await write_status(self.api, DEPLOY_KEY, current, status)
         return status
 
     def _pause_conditions(self, conditions: list[Obj]) -> None:

@@ -24,6 +24,7 @@ from labplatform.clusters.embedded.apiserver.controllers.base import (
     Reconciler,
     delete_quietly,
     parse_time,
+    write_status,
 )
 from labplatform.clusters.embedded.apiserver.store import Change, Obj
 
@@ -187,15 +188,7 @@ class Namespaces(Reconciler[NsName]):
         if conditions == status.get("conditions"):
             return
         status["conditions"] = conditions
-        updated = {**namespace, "status": status}
-        await self.api.update(
-            self.api.registry.by_key(NAMESPACE_KEY),
-            "",
-            namespace["metadata"]["name"],
-            updated,
-            subresource="status",
-            opts=WRITE,
-        )
+        await write_status(self.api, NAMESPACE_KEY, namespace, status)
 
 
 def _counted(

@@ -33,6 +33,7 @@ from labplatform.clusters.embedded.apiserver.controllers.base import (
     parse_time,
     record_event,
     selecting,
+    write_status,
 )
 from labplatform.clusters.embedded.apiserver.errors import ApiError
 from labplatform.clusters.embedded.apiserver.selectors import label_selector_from_spec
@@ -188,9 +189,6 @@ async def _update_status(api: Api, rs: Obj) -> float | None:
     # As upstream's omitempty: zero counts are left out, replicas always shown.
     status = {k: v for k, v in status.items() if v or k == "replicas"}
     if current.get("status") != status:
-        current["status"] = status
-        await api.update(
-            api.registry.by_key(RS_KEY), namespace, name, current, subresource="status", opts=WRITE
-        )
+        await write_status(api, RS_KEY, current, status)
     waits = [min_ready - age for age in ready_for if age < min_ready]
     return max(min(waits), 0.05) if waits else None
