@@ -7,7 +7,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from labplatform.clusters.embedded.apiserver.openapi import (
 from labplatform.clusters.embedded.apiserver.registry import BUILTIN
 from labplatform.clusters.embedded.apiserver.schema import GO_TYPE
 from tests.apiserver.conftest import KUBECTL
+from tests.helpers import JsonRequestHandler
 
 
 def virtual_service() -> KindSchema:
@@ -120,7 +121,7 @@ def test_patch_operations_accept_field_validation() -> None:
         assert "application/merge-patch+json" in content
 
 
-class _Discovery(BaseHTTPRequestHandler):
+class _Discovery(JsonRequestHandler):
     """Legacy discovery and the OpenAPI documents: all `kubectl explain` reads."""
 
     def do_GET(self) -> None:
@@ -160,15 +161,7 @@ class _Discovery(BaseHTTPRequestHandler):
                 ],
             }
             found[f"/openapi/v3{prefix}"] = openapi_document(group, "v1", KINDS)
-        body = json.dumps(found[path]).encode() if path in found else b"{}"
-        self.send_response(200 if path in found else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200 if path in found else 404, found.get(path, {}))
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import socket
 import ssl
 import stat
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
 from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from tests.helpers import JsonRequestHandler
 
 VERSION = {
     "major": "1",
@@ -36,7 +36,7 @@ VERSION = {
 }
 
 
-class VersionHandler(BaseHTTPRequestHandler):
+class VersionHandler(JsonRequestHandler):
     """Answers ``GET /version`` to the cluster's token, 401 to anyone else."""
 
     credentials: ClusterCredentials
@@ -46,15 +46,7 @@ class VersionHandler(BaseHTTPRequestHandler):
         code = 200
         if not self.credentials.token_matches(self.headers.get("Authorization", "")):
             code, body = 401, {"kind": "Status", "code": 401, "reason": "Unauthorized"}
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(code, body)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import ssl
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,9 +16,10 @@ from kubernetes import client as k8s
 
 from labplatform.clusters.embedded.pki import ClusterCredentials
 from tests.apiserver.conftest import LiveCluster
+from tests.helpers import JsonRequestHandler
 
 
-class Hook(BaseHTTPRequestHandler):
+class Hook(JsonRequestHandler):
     """Adds a label on /mutate; refuses ConfigMaps holding a `forbidden` key on /validate."""
 
     def do_POST(self) -> None:
@@ -39,15 +40,7 @@ class Hook(BaseHTTPRequestHandler):
                 "allowed": False,
                 "status": {"code": 400, "message": "the key 'forbidden' is not allowed"},
             }
-        body = json.dumps({**review, "response": response}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.send_json(200, {**review, "response": response})
 
 
 @pytest.fixture
