@@ -269,6 +269,11 @@ def pod(name: str, labels: dict[str, str], http_port: int = 8080) -> Obj:
     }
 
 
+def new_image(image: str = "nginx:1.26") -> Obj:
+    """The patch `kubectl set image deploy/web web=IMAGE` amounts to."""
+    return {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}}
+
+
 async def drive_rollout(
     cluster: Cluster,
     kubelet: StandInKubelet,
@@ -420,11 +425,7 @@ async def test_rolling_update_keeps_three_available_and_surges_by_one(
     [old] = cluster.replicasets()
     ledger = PodLedger(cluster.api)
 
-    await cluster.patch(
-        DEPLOY,
-        "web",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
-    )
+    await cluster.patch(DEPLOY, "web", new_image())
 
     def at_most_one_surplus_never_unavailable(deploy: Obj) -> None:
         status = deploy.get("status") or {}
@@ -470,11 +471,7 @@ async def test_a_stale_replicaset_status_cannot_cut_availability(idle: Cluster) 
     await step()
     [old] = idle.replicasets()
     await report(old, 3, 3)
-    await idle.patch(
-        DEPLOY,
-        "web",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
-    )
+    await idle.patch(DEPLOY, "web", new_image())
     await step()  # the new ReplicaSet, at the one surplus pod
     _, new = idle.replicasets()
     assert new["spec"]["replicas"] == 1
@@ -494,11 +491,7 @@ async def test_undo_by_restoring_the_old_template_reuses_its_replicaset(
 ) -> None:
     await cluster.create(DEPLOY, deployment(replicas=2))
     await drive_rollout(cluster, kubelet)
-    await cluster.patch(
-        DEPLOY,
-        "web",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
-    )
+    await cluster.patch(DEPLOY, "web", new_image())
     await drive_rollout(cluster, kubelet)
     first, second = cluster.replicasets()
 
@@ -532,11 +525,7 @@ async def test_recreate_waits_for_every_old_pod_to_be_gone(
     await cluster.create(DEPLOY, bound)
     await drive_rollout(cluster, kubelet)
     [old] = cluster.replicasets()
-    await cluster.patch(
-        DEPLOY,
-        "web",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
-    )
+    await cluster.patch(DEPLOY, "web", new_image())
 
     def old_pods_stopping() -> Obj | None:
         deploy = cluster.must(DEPLOY, "web")
@@ -676,11 +665,7 @@ async def test_paused_deployment_scales_but_does_not_roll_until_resumed(
     await cluster.create(DEPLOY, deployment(replicas=2))
     await drive_rollout(cluster, kubelet)
     await cluster.patch(DEPLOY, "web", {"spec": {"paused": True}})
-    await cluster.patch(
-        DEPLOY,
-        "web",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
-    )
+    await cluster.patch(DEPLOY, "web", new_image())
     await cluster.patch(DEPLOY, "web", {"spec": {"replicas": 3}})
 
     def paused_and_seen() -> Obj | None:
@@ -706,11 +691,7 @@ async def test_revision_history_limit_prunes_idle_replicasets(
     await cluster.create(DEPLOY, deployment(replicas=1, revisionHistoryLimit=1))
     for image in ("nginx:1.26", "nginx:1.27"):
         await drive_rollout(cluster, kubelet)
-        await cluster.patch(
-            DEPLOY,
-            "web",
-            {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}},
-        )
+        await cluster.patch(DEPLOY, "web", new_image(image))
     await drive_rollout(cluster, kubelet)
     revisions = await eventually(
         lambda: (
@@ -868,11 +849,7 @@ async def test_deleting_a_deployment_removes_its_replicasets_and_pods(
 ) -> None:
     await cluster.create(DEPLOY, deployment(replicas=3))
     await drive_rollout(cluster, kubelet)
-    await cluster.patch(
-        DEPLOY,
-        "web",
-        {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nginx:1.26"}]}}}},
-    )
+    await cluster.patch(DEPLOY, "web", new_image())
     await drive_rollout(cluster, kubelet)
     assert len(cluster.replicasets()) == 2
 
