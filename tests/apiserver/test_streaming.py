@@ -115,14 +115,8 @@ def served(tmp_path: Path) -> Iterator[Path]:
             )
             pod["status"] = {"phase": "Running"}
             await api.update(api.registry.by_key("/pods"), "default", "shell", pod, "status")
-            config = uvicorn.Config(
-                server.asgi(),
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                ws="wsproto",
-                ssl_certfile=str(credentials.server_cert_path),
-                ssl_keyfile=str(credentials.server_key_path),
+            config = server.uvicorn_config(
+                "127.0.0.1", port, credentials.server_cert_path, credentials.server_key_path
             )
             holder["server"] = uvicorn.Server(config)
             ready.set()

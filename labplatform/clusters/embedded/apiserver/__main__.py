@@ -52,18 +52,8 @@ async def serve(data_dir: Path, host: str, port: int, service_cidr: str | None) 
             server_address=f"{host}:{port}",
             controllers=ALL_CONTROLLERS,
         )
-        config = uvicorn.Config(
-            server.asgi(),
-            host=host,
-            port=port,
-            ssl_certfile=str(credentials.server_cert_path),
-            ssl_keyfile=str(credentials.server_key_path),
-            log_config=None,
-            access_log=False,
-            # kubectl port-forward offers the subprotocol "SPDY/3.1+portforward.k8s.io",
-            # which the websockets library refuses as a malformed token; wsproto accepts it.
-            ws="wsproto",
-            timeout_graceful_shutdown=3,
+        config = server.uvicorn_config(
+            host, port, credentials.server_cert_path, credentials.server_key_path
         )
         uvicorn_server = uvicorn.Server(config)
         log.info("api server starting", extra={"url": f"https://{host}:{port}"})

@@ -15,8 +15,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -86,6 +88,22 @@ class ApiServer:
 
     def __post_init__(self) -> None:
         self.handlers = ResourceHandlers(self.api, self.tokens, lambda: self.node)
+
+    def uvicorn_config(self, host: str, port: int, certfile: Path, keyfile: Path) -> uvicorn.Config:
+        """How the server is served over TLS, the same for a cluster and for a test."""
+        return uvicorn.Config(
+            self.asgi(),
+            host=host,
+            port=port,
+            ssl_certfile=str(certfile),
+            ssl_keyfile=str(keyfile),
+            log_config=None,
+            access_log=False,
+            # kubectl port-forward offers the subprotocol "SPDY/3.1+portforward.k8s.io",
+            # which the websockets library refuses as a malformed token; wsproto accepts it.
+            ws="wsproto",
+            timeout_graceful_shutdown=3,
+        )
 
     def asgi(self) -> ASGIApp:
         return _Authenticate(_LogRequests(self.app()), self.token, self._service_account)
