@@ -22,6 +22,16 @@ from tests.helpers import VENV_BIN
 KUBECTL = str(VENV_BIN / "kubectl")
 
 
+def kubectl_env(kubeconfig: Path, home: Path) -> dict[str, str]:
+    """kubectl pointed at one cluster, with a home and discovery cache of the test's own."""
+    return {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "HOME": str(home),
+        "KUBECACHEDIR": str(home / "cache"),
+    }
+
+
 @dataclass
 class LiveCluster:
     """One embedded cluster for one test, with kubectl and the Python client at hand."""
@@ -38,18 +48,12 @@ class LiveCluster:
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(self.kubeconfig),
-            "KUBECACHEDIR": str(self.cache_dir),
-            "HOME": str(self.cache_dir),
-        }
         result = subprocess.run(
             [KUBECTL, *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=env,
+            env=kubectl_env(self.kubeconfig, self.cache_dir),
             timeout=timeout,
             check=False,
         )

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.apiserver.conftest import KUBECTL, LiveCluster, StandInKubelet
+from tests.apiserver.conftest import KUBECTL, LiveCluster, StandInKubelet, kubectl_env
 
 APP = """\
 apiVersion: v1
@@ -300,11 +300,7 @@ def test_watch_prints_changes(cluster: LiveCluster, tmp_path) -> None:
         [KUBECTL, "get", "cm", "-n", "lab", "-w", "--request-timeout=20s"],
         stdout=out,
         stderr=subprocess.STDOUT,
-        env={
-            "KUBECONFIG": str(cluster.kubeconfig),
-            "HOME": str(cluster.cache_dir),
-            "KUBECACHEDIR": str(cluster.cache_dir),
-        },
+        env=kubectl_env(cluster.kubeconfig, cluster.cache_dir),
     )
     try:
         time.sleep(1.0)

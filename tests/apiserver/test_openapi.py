@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from labplatform.clusters.embedded.apiserver.openapi import (
 )
 from labplatform.clusters.embedded.apiserver.registry import BUILTIN
 from labplatform.clusters.embedded.apiserver.schema import GO_TYPE
-from tests.apiserver.conftest import KUBECTL
+from tests.apiserver.conftest import KUBECTL, kubectl_env
 from tests.helpers import JsonRequestHandler
 
 
@@ -183,12 +182,7 @@ def explain(tmp_path: Path) -> Iterator[Any]:
             }
         )
     )
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "HOME": str(tmp_path),
-        "KUBECACHEDIR": str(tmp_path / "cache"),
-    }
+    env = kubectl_env(kubeconfig, tmp_path)
 
     def run(target: str) -> str:
         result = subprocess.run(

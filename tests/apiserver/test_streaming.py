@@ -27,7 +27,7 @@ from labplatform.clusters.embedded.apiserver.server import ApiServer
 from labplatform.clusters.embedded.apiserver.store import Store
 from labplatform.clusters.embedded.apiserver.tokens import TokenIssuer
 from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
-from tests.apiserver.conftest import KUBECTL
+from tests.apiserver.conftest import KUBECTL, kubectl_env
 from tests.helpers import free_port
 
 ECHO_PORTS: dict[int, int] = {}  # the pod port kubectl asks for -> a loopback echo server
@@ -140,12 +140,7 @@ def served(tmp_path: Path) -> Iterator[Path]:
 def kubectl(
     kubeconfig: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "HOME": str(kubeconfig.parent),
-        "KUBECACHEDIR": str(kubeconfig.parent / "cache"),
-    }
+    env = kubectl_env(kubeconfig, kubeconfig.parent)
     return subprocess.run(
         [KUBECTL, *args],
         input=stdin,
@@ -215,12 +210,7 @@ def test_port_forward_relays_bytes_exactly(served: Path, echo_server: int) -> No
     import time
 
     local = free_port()
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(served),
-        "HOME": str(served.parent),
-        "KUBECACHEDIR": str(served.parent / "cache"),
-    }
+    env = kubectl_env(served, served.parent)
     forward = subprocess.Popen(
         [KUBECTL, "port-forward", "pod/shell", f"{local}:{echo_server}"],
         stdout=subprocess.PIPE,
