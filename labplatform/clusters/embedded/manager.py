@@ -27,11 +27,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labplatform.clusters.embedded.node.sandbox import UID_RANGE
 from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 READY_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 30.0
+LOG_FILE = "cluster.log"
+UID_BASE = 1 << 20  # sandboxes' uid ranges start here, 65536 apiece
+
 
 Progress = Callable[[str], None]
 
@@ -46,6 +50,7 @@ class ClusterInfo:
     port: int
     created: str
     pid: int = 0
+    uid_base: int = 0  # the host uid the sandbox's root maps to (root hosts only)
 
     @property
     def server(self) -> str:
@@ -56,6 +61,7 @@ class EmbeddedClusters:
     """The embedded clusters under one data directory."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.root = data_dir / "clusters"
 
     def directory(self, name: str) -> Path:
@@ -78,7 +84,12 @@ class EmbeddedClusters:
         try:
             progress("creating the cluster's CA, serving certificate and token")
             credentials = ClusterCredentials.load_or_create(directory / "pki")
-            info = ClusterInfo(name, _free_port(), datetime.now(UTC).isoformat(timespec="seconds"))
+            info = ClusterInfo(
+                name,
+                _free_port(),
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                uid_base=self._free_uid_base() if os.geteuid() == 0 else 0,
+            )
             write_kubeconfig(directory / "kubeconfig", name, info.server, credentials)
             self._save(info)
             self._start(info, progress)
@@ -128,18 +139,25 @@ class EmbeddedClusters:
 
     def _start(self, info: ClusterInfo, progress: Progress) -> None:
         directory = self.directory(info.name)
-        progress(f"starting the API server on {info.server}")
-        with (directory / "apiserver.log").open("ab") as log_file:
+        progress(f"starting the cluster's sandbox, API server and node; API on {info.server}")
+        command = [
+            sys.executable,
+            "-m",
+            "labplatform.clusters.embedded.node.supervisor",
+            "--cluster-dir",
+            str(directory),
+            "--name",
+            info.name,
+            "--port",
+            str(info.port),
+            "--hide",
+            str(self.data_dir.resolve()),
+        ]
+        if info.uid_base:
+            command += ["--uid-base", str(info.uid_base)]
+        with (directory / LOG_FILE).open("ab") as log_file:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "labplatform.clusters.embedded.apiserver",
-                    "--data-dir",
-                    str(directory),
-                    "--port",
-                    str(info.port),
-                ],
+                command,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -156,8 +174,8 @@ class EmbeddedClusters:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                tail = _tail(self.directory(info.name) / "apiserver.log")
-                raise ClusterError(f"the API server exited with {proc.returncode}:\n{tail}")
+                tail = _tail(self.directory(info.name) / LOG_FILE)
+                raise ClusterError(f"the cluster exited with {proc.returncode}:\n{tail}")
             try:
                 with urllib.request.urlopen(f"{info.server}/readyz", context=context, timeout=1):
                     return
@@ -178,6 +196,13 @@ class EmbeddedClusters:
             time.sleep(0.05)
         if self.running(info):
             os.killpg(info.pid, signal.SIGKILL)
+
+    def _free_uid_base(self) -> int:
+        taken = {info.uid_base for info, _ in self.list()}
+        slot = 0
+        while UID_BASE + slot * UID_RANGE in taken:
+            slot += 1
+        return UID_BASE + slot * UID_RANGE
 
     def _info(self, name: str) -> ClusterInfo:
         path = self.directory(name) / "cluster.json"

@@ -1,0 +1,1 @@
+"""The embedded cluster's node: its sandbox, kubelet, service proxy and DNS."""

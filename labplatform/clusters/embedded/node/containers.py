@@ -1,0 +1,344 @@
+"""Containers as processes: how one is started, logged, entered and stopped.
+
+A container joins its pod's namespaces (held by the pause process) and
+gets its own mount and PID namespaces: its volumes are bind mounts only it
+sees, the node's data directory is hidden from it, and its command is PID 1
+of its own process tree, so stopping the container (a signal to that PID 1,
+then SIGKILL) takes every process it forked, fork bombs included, as
+``docker stop`` does. It runs as its ``securityContext`` user with the
+capability set containerd gives containers by default, and the OOM killer
+prefers it to the node.
+
+Output goes through pipes to the node, which writes the CRI log format
+(``<RFC 3339 time> <stream> F <line>``) to one file per container instance,
+so ``kubectl logs`` can offer ``--timestamps``, ``--since`` and ``--previous``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import shlex
+import signal
+import struct
+import termios
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from labplatform.clusters.embedded.apiserver.node import LogOptions
+from labplatform.clusters.embedded.node.sandbox import CLUSTER_INSIDE
+
+Obj = dict[str, Any]
+
+# containerd's default capabilities for a container that asks for no others.
+DEFAULT_CAPABILITIES = ["chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write"]
+MAX_PROCESSES = 2048  # per uid, so a fork bomb in one container cannot starve the node
+LOG_LIMIT_BYTES = 10 << 20  # per container instance; older output is dropped beyond it
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a container's processes are, from its (and its pod's) securityContext."""
+
+    uid: int = 0
+    gid: int = 0
+    groups: tuple[int, ...] = ()
+    capabilities: tuple[str, ...] | None = tuple(DEFAULT_CAPABILITIES)  # None: privileged
+
+    @classmethod
+    def of(cls, pod: Obj, container: Obj) -> Identity:
+        pod_context = pod.get("spec", {}).get("securityContext") or {}
+        context = {**pod_context, **(container.get("securityContext") or {})}
+        capabilities: tuple[str, ...] | None = None
+        if not context.get("privileged"):
+            caps = context.get("capabilities") or {}
+            dropped = {c.lower().removeprefix("cap_") for c in caps.get("drop") or []}
+            added = [c.lower().removeprefix("cap_") for c in caps.get("add") or []]
+            base = [] if "all" in dropped else [c for c in DEFAULT_CAPABILITIES if c not in dropped]
+            capabilities = tuple(dict.fromkeys(base + added))
+        uid = int(context.get("runAsUser", 0))
+        return cls(
+            uid=uid,
+            gid=int(context.get("runAsGroup", uid if "runAsUser" in context else 0)),
+            groups=tuple(int(g) for g in pod_context.get("supplementalGroups") or ()),
+            capabilities=capabilities,
+        )
+
+    def setpriv(self) -> list[str]:
+        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}"]
+        argv.append(
+            f"--groups={','.join(map(str, self.groups))}" if self.groups else "--clear-groups"
+        )
+        if self.capabilities is not None:
+            caps = ",".join(["-all", *(f"+{c}" for c in self.capabilities)])
+            argv += [f"--bounding-set={caps}", f"--inh-caps={caps}"]
+        return argv
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+def launch_argv(
+    pause_pid: int,
+    mounts: list[Mount],
+    identity: Identity,
+    working_dir: str,
+    env: dict[str, str],
+    command: list[str],
+) -> list[str]:
+    """The node-side command line that becomes the container."""
+    lines = ["set -e"]
+    for mount in mounts:
+        target = shlex.quote(mount.target)
+        if mount.source.is_dir():
+            lines.append(f"mkdir -p {target}")
+        else:
+            lines.append(f"[ -e {target} ] || {{ mkdir -p $(dirname {target}); : > {target}; }}")
+        lines.append(f"mount --bind {shlex.quote(str(mount.source))} {target}")
+        if mount.read_only:
+            lines.append(f"mount -o remount,bind,ro {target}")
+    lines += [
+        f"mount -t tmpfs -o size=64k,mode=700 tmpfs {CLUSTER_INSIDE}",  # the node's secrets
+        "echo 1000 > /proc/self/oom_score_adj",
+        f"prlimit --nproc={MAX_PROCESSES}:{MAX_PROCESSES} --pid $$",
+        f"cd {shlex.quote(working_dir or '/')}",
+        f'exec {shlex.join(identity.setpriv())} -- env -i "$@"',
+    ]
+    return [
+        "nsenter", f"--target={pause_pid}", "--net", "--uts", "--ipc", "--mount", "--",
+        "unshare", "--mount", "--propagation=private", "--pid", "--fork", "--kill-child",
+        "--mount-proc", "--",
+        "sh", "-c", "\n".join(lines), "container",
+        *(f"{key}={value}" for key, value in env.items()), *command,
+    ]  # fmt: skip
+
+
+def exec_argv(
+    init_pid: int, identity: Identity, working_dir: str, env: dict[str, str], command: list[str]
+) -> list[str]:
+    """``kubectl exec``: the same namespaces, user and environment as the container's PID 1."""
+    return [
+        "nsenter", f"--target={init_pid}", "--net", "--uts", "--ipc", "--mount", "--pid",
+        f"--wd={working_dir or '/'}", "--",
+        *identity.setpriv(), "--", "env", "-i",
+        *(f"{key}={value}" for key, value in env.items()), *command,
+    ]  # fmt: skip
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ContainerProcess:
+    """One run of a container: its process, its log, and how it ended."""
+
+    name: str
+    proc: asyncio.subprocess.Process
+    log_path: Path
+    started_at: str = field(default_factory=now_rfc3339)
+    _pumps: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, name: str, argv: list[str], log_path: Path) -> ContainerProcess:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(b"")
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        running = cls(name, proc, log_path)
+        writer = _LogWriter(log_path)
+        assert proc.stdout is not None and proc.stderr is not None
+        running._pumps = [
+            asyncio.create_task(writer.pump(proc.stdout, "stdout")),
+            asyncio.create_task(writer.pump(proc.stderr, "stderr")),
+        ]
+        return running
+
+    def init_pid(self) -> int | None:
+        """The host pid of the container's PID 1 (the child ``unshare --fork`` made)."""
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return None
+        return int(children.split()[0]) if children.split() else None
+
+    async def wait(self) -> int:
+        code = await self.proc.wait()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+        return code
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM to the container's PID 1, SIGKILL after ``grace`` seconds, as the kubelet."""
+        if self.proc.returncode is not None:
+            return
+        init = self.init_pid()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(init or self.proc.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace):
+                await self.proc.wait()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            if init:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(init, signal.SIGKILL)
+        await self.wait()
+
+
+class _LogWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.written = 0
+
+    async def pump(self, stream: asyncio.StreamReader, name: str) -> None:
+        with self.path.open("ab") as out:
+            while line := await stream.readline():
+                if self.written > LOG_LIMIT_BYTES:
+                    continue
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                tag = b"F" if line.endswith(b"\n") else b"P"
+                entry = b"%s %s %s %s" % (stamp.encode(), name.encode(), tag, line)
+                out.write(entry if line.endswith(b"\n") else entry + b"\n")
+                out.flush()
+                self.written += len(entry)
+
+
+async def read_log(path: Path, options: LogOptions, still_running: Any) -> AsyncIterator[bytes]:
+    """``kubectl logs`` over a CRI log file; with ``follow``, until ``still_running()`` is false."""
+    since = None
+    if options.since_seconds is not None:
+        since = datetime.now(UTC) - timedelta(seconds=options.since_seconds)
+    lines = path.read_bytes().splitlines(keepends=True) if path.exists() else []
+    offset = sum(map(len, lines))
+    if options.tail_lines is not None:
+        lines = lines[-options.tail_lines :] if options.tail_lines else []
+    sent = 0
+    while True:
+        for raw in lines:
+            chunk = _format(raw, options.timestamps, since)
+            if chunk is None:
+                continue
+            if options.limit_bytes is not None:
+                chunk = chunk[: max(options.limit_bytes - sent, 0)]
+                if not chunk:
+                    return
+            sent += len(chunk)
+            yield chunk
+        if not options.follow:
+            return
+        running = still_running()
+        await asyncio.sleep(0.1)
+        with path.open("rb") as log:
+            log.seek(offset)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        offset += len(complete)
+        lines = complete.splitlines(keepends=True)
+        if not lines and not running:
+            return
+
+
+def _format(raw: bytes, timestamps: bool, since: datetime | None) -> bytes | None:
+    stamp, _, rest = raw.partition(b" ")
+    _stream, _, rest = rest.partition(b" ")
+    tag, _, text = rest.partition(b" ")
+    if since is not None:
+        with contextlib.suppress(ValueError):
+            if datetime.fromisoformat(stamp.decode().replace("Z", "+00:00")) < since:
+                return None
+    if tag == b"P":
+        text = text.rstrip(b"\n")
+    return stamp + b" " + text if timestamps else text
+
+
+class ExecSession:
+    """A command run by ``kubectl exec``, with pipes or a pseudo-terminal."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, master: int | None) -> None:
+        self.proc = proc
+        self.master = master
+        if master is None:
+            assert proc.stdout is not None
+            self.stdout = proc.stdout
+            self.stderr = proc.stderr
+        else:
+            self.stdout = asyncio.StreamReader()
+            self.stderr = None
+            asyncio.get_running_loop().add_reader(master, self._read_tty)
+
+    @classmethod
+    async def start(cls, argv: list[str], tty: bool, stdin: bool) -> ExecSession:
+        if not tty:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+            return cls(proc, None)
+        master, slave = os.openpty()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "setsid", "--ctty", *argv, stdin=slave, stdout=slave, stderr=slave
+            )
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        return cls(proc, master)
+
+    def _read_tty(self) -> None:
+        assert self.master is not None
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: every holder of the terminal has gone
+            data = b""
+        if data:
+            self.stdout.feed_data(data)
+            return
+        asyncio.get_running_loop().remove_reader(self.master)
+        self.stdout.feed_eof()
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.master is not None:
+            os.write(self.master, data)
+        elif self.proc.stdin is not None:
+            self.proc.stdin.write(data)
+            await self.proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self.master is None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    async def resize(self, columns: int, rows: int) -> None:
+        if self.master is not None:
+            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    async def wait(self) -> int:
+        code = await self.proc.wait()
+        if self.master is not None:
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(self._drained(), 1.0)
+            asyncio.get_running_loop().remove_reader(self.master)
+            os.close(self.master)
+            self.master = None
+        return code
+
+    async def _drained(self) -> None:
+        while not self.stdout.at_eof():
+            await asyncio.sleep(0.02)

@@ -1,0 +1,90 @@
+"""The image catalog: what an image reference runs as in the embedded cluster.
+
+The embedded cluster cannot pull images, so each reference it accepts is
+mapped to a program on this machine, with the entrypoint and default
+command the real image has (``kubectl run -it --image=busybox`` gives a
+shell, ``curlimages/curl`` runs curl). The utility images run the host's
+userland; the project's own images run its modules from the source tree
+mounted in the sandbox. On kind the same names are real images, so every
+entry here must behave like the image it names; an image missing from the
+catalog fails to pull, as it would on a cluster with no registry access,
+with a message listing what is available.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from labplatform.clusters.embedded.node.sandbox import SOURCE_INSIDE, VENV_INSIDE
+
+
+@dataclass(frozen=True)
+class Image:
+    """What a container of this image runs when the pod does not say."""
+
+    repository: str
+    entrypoint: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    description: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image_id(self) -> str:
+        return f"labplatform.local/{self.repository}@embedded"
+
+
+_PYTHON_ENV = {"PYTHONUNBUFFERED": "1"}
+# The project's images run its modules with the virtualenv's interpreter and packages.
+_PROJECT = (f"{VENV_INSIDE}/bin/python", "-m")
+_PROJECT_ENV = {**_PYTHON_ENV, "PYTHONPATH": str(SOURCE_INSIDE), "PYTHONDONTWRITEBYTECODE": "1"}
+
+CATALOG: dict[str, Image] = {
+    image.repository: image
+    for image in (
+        Image("busybox", command=("sh",), description="the host's shell and coreutils"),
+        Image("alpine", command=("/bin/sh",), description="the host's shell and coreutils"),
+        Image("debian", command=("bash",), description="the host's userland"),
+        Image("ubuntu", command=("bash",), description="the host's userland"),
+        Image(
+            "curlimages/curl",
+            entrypoint=("curl",),
+            command=("--help",),
+            description="curl from the host",
+        ),
+        Image("python", command=("python3",), description="the host's Python 3", env=_PYTHON_ENV),
+        Image(
+            "labplatform/whoami",
+            entrypoint=(*_PROJECT, "labplatform.clusters.embedded.node.whoami"),
+            description="answers HTTP with the pod's name, address and the request",
+            env=_PROJECT_ENV,
+        ),
+    )
+}
+
+
+class ImageNotFound(LookupError):
+    """The reference names no image of the catalog; the message lists what is."""
+
+
+def repository_of(reference: str) -> str:
+    """``docker.io/library/busybox:1.36`` -> ``busybox``; digests and tags are dropped."""
+    name = reference.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def resolve(reference: str) -> Image:
+    repository = repository_of(reference)
+    image = CATALOG.get(repository)
+    if image is None:
+        available = ", ".join(sorted(CATALOG))
+        raise ImageNotFound(
+            f'image "{reference}" is not in the embedded cluster\'s image catalog '
+            f"(this cluster cannot pull images); available: {available}"
+        )
+    return image
