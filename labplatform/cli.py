@@ -8,6 +8,7 @@ the command line, an environment variable and the config file agree.
 from __future__ import annotations
 
 import sys
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,6 +139,24 @@ def cluster_list(ctx: click.Context) -> None:
 def cluster_kubeconfig(ctx: click.Context, name: str) -> None:
     """Print the path of cluster NAME's kubeconfig."""
     click.echo(_clusters(ctx).kubeconfig(name))
+
+
+@cluster.command("shell", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def cluster_shell(ctx: click.Context, name: str, command: tuple[str, ...]) -> None:
+    """Open a shell inside cluster NAME's node (or run COMMAND there), with kubectl set up."""
+    argv = _clusters(ctx).shell_command(name, list(command))
+    os.execvp(argv[0], argv)
+
+
+@cluster.command("gc")
+@click.pass_context
+def cluster_gc(ctx: click.Context) -> None:
+    """Remove what crashed or killed clusters left behind on this host."""
+    removed = _clusters(ctx).gc(_progress)
+    click.echo(f"removed {len(removed)} leftover(s)")
 
 
 @cluster.command("start")

@@ -10,6 +10,7 @@ and ``start`` brings it back with every object it had.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,13 +28,21 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labplatform.clusters.embedded.node.sandbox import UID_RANGE
+from labplatform.clusters.embedded.node.sandbox import (
+    CLUSTER_INSIDE,
+    UID_RANGE,
+    cgroup_names,
+    inside_environment,
+    remove_cgroups,
+)
 from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 30.0
 LOG_FILE = "cluster.log"
+SUPERVISOR_MODULE = "labplatform.clusters.embedded.node.supervisor"
+NODE_KUBECONFIG = "kubeconfig-node"  # written by the node, for inside
 UID_BASE = 1 << 20  # sandboxes' uid ranges start here, 65536 apiece
 
 
@@ -51,6 +60,7 @@ class ClusterInfo:
     created: str
     pid: int = 0
     uid_base: int = 0  # the host uid the sandbox's root maps to (root hosts only)
+    memory_mb: int = 2048  # the whole cluster's memory limit (root hosts: a cgroup)
 
     @property
     def server(self) -> str:
@@ -71,7 +81,9 @@ class EmbeddedClusters:
         self._info(name)
         return self.directory(name) / "kubeconfig"
 
-    def create(self, name: str, progress: Progress = lambda _: None) -> ClusterInfo:
+    def create(
+        self, name: str, progress: Progress = lambda _: None, memory_mb: int = 2048
+    ) -> ClusterInfo:
         if not NAME_RE.match(name):
             raise ClusterError(
                 f"invalid cluster name {name!r}: use 1-40 lower-case letters, digits and '-', "
@@ -89,6 +101,7 @@ class EmbeddedClusters:
                 _free_port(),
                 datetime.now(UTC).isoformat(timespec="seconds"),
                 uid_base=self._free_uid_base() if os.geteuid() == 0 else 0,
+                memory_mb=memory_mb,
             )
             write_kubeconfig(directory / "kubeconfig", name, info.server, credentials)
             self._save(info)
@@ -125,6 +138,79 @@ class EmbeddedClusters:
                 found.append((info, self.running(info)))
         return found
 
+    def shell_command(self, name: str, command: list[str]) -> list[str]:
+        """The host command that runs ``command`` (a login shell if empty) inside the node.
+
+        It joins every namespace of the sandbox's first process, so it sees
+        the cluster as its pods' node does: kubectl set up for the API on the
+        bridge, the pods' addresses routable, the host's network absent.
+        """
+        info = self._info(name)
+        init = self._sandbox_init(info)
+        if init is None:
+            raise ClusterError(f"cluster {name!r} is not running (start it first)")
+        environment = [
+            f"{key}={value}"
+            for key, value in inside_environment(
+                {
+                    "KUBECONFIG": f"{CLUSTER_INSIDE}/{NODE_KUBECONFIG}",
+                    "TERM": os.environ.get("TERM", "xterm"),
+                    "PS1": f"{name}$ ",
+                }
+            ).items()
+        ]
+        return [
+            "nsenter",
+            f"--target={init}",
+            "--all",
+            "--",
+            "env",
+            "-i",
+            "--chdir=/root",
+            *environment,
+            *(command or ["bash", "--norc", "-i"]),
+        ]
+
+    def _sandbox_init(self, info: ClusterInfo) -> int | None:
+        """The host pid of the sandbox's PID 1: the supervisor's grandchild."""
+        if not self.running(info):
+            return None
+        pid = info.pid
+        for _ in range(2):
+            children = _children(pid)
+            if not children:
+                return None
+            pid = children[0]
+        return pid
+
+    def gc(self, progress: Progress = lambda _: None) -> list[str]:
+        """Remove what crashed clusters left: cgroups, stale sockets, orphaned supervisors.
+
+        Everything else a cluster makes lives in its namespaces and went with
+        its processes; this is the little that lives on the host.
+        """
+        removed = []
+        live = {info.name for info, running in self.list() if running}
+        for pid in _supervisor_pids():
+            cluster_dir = _argument(pid, "--cluster-dir")
+            if cluster_dir and not (Path(cluster_dir) / "cluster.json").is_file():
+                progress(f"stopping orphaned cluster supervisor {pid} ({cluster_dir})")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                removed.append(f"process {pid}")
+        for name in cgroup_names() - live:
+            remove_cgroups(name)
+            if name not in {n for n in cgroup_names()}:
+                removed.append(f"cgroup {name}")
+        for info, running in self.list():
+            socket_path = self.directory(info.name) / "api.sock"
+            if not running and socket_path.exists():
+                socket_path.unlink()
+                removed.append(f"socket {socket_path}")
+        for item in removed:
+            progress(f"removed {item}")
+        return removed
+
     def running(self, info: ClusterInfo) -> bool:
         """The recorded process is alive and is this cluster's API server."""
         if not info.pid:
@@ -143,7 +229,7 @@ class EmbeddedClusters:
         command = [
             sys.executable,
             "-m",
-            "labplatform.clusters.embedded.node.supervisor",
+            SUPERVISOR_MODULE,
             "--cluster-dir",
             str(directory),
             "--name",
@@ -152,6 +238,8 @@ class EmbeddedClusters:
             str(info.port),
             "--hide",
             str(self.data_dir.resolve()),
+            "--memory-mb",
+            str(info.memory_mb),
         ]
         if info.uid_base:
             command += ["--uid-base", str(info.uid_base)]
@@ -215,6 +303,31 @@ class EmbeddedClusters:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(info), indent=2))
         tmp.replace(path)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _supervisor_pids() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if SUPERVISOR_MODULE.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def _argument(pid: int, flag: str) -> str | None:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
 def _free_port() -> int:

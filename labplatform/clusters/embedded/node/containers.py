@@ -127,9 +127,9 @@ def exec_argv(
 ) -> list[str]:
     """``kubectl exec``: the same namespaces, user and environment as the container's PID 1."""
     return [
-        "nsenter", f"--target={init_pid}", "--net", "--uts", "--ipc", "--mount", "--pid",
-        f"--wd={working_dir or '/'}", "--",
-        *identity.setpriv(), "--", "env", "-i",
+        # nsenter's --wd would resolve the directory before entering the mount namespace.
+        "nsenter", f"--target={init_pid}", "--net", "--uts", "--ipc", "--mount", "--pid", "--",
+        *identity.setpriv(), "--", "env", "-i", f"--chdir={working_dir or '/'}",
         *(f"{key}={value}" for key, value in env.items()), *command,
     ]  # fmt: skip
 

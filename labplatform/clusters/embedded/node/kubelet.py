@@ -140,7 +140,7 @@ class PodWorker:
         self.pod = pod
         self.uid = pod["metadata"]["uid"]
         self.dir = node.pods_dir / self.uid
-        self.changed = asyncio.Event()
+        self.changed = asyncio.Event()  # the spec changed, or deletion began
         self.sandbox: network.PodSandbox | None = None
         spec = pod["spec"]
         self.init = [ContainerState(c) for c in spec.get("initContainers") or []]
@@ -157,7 +157,10 @@ class PodWorker:
         return "/".join(ns_name(self.pod))
 
     def update(self, pod: Obj) -> None:
-        self.pod = pod
+        """The latest object; a new spec or a deletion wakes whatever the worker waits on."""
+        old, self.pod = self.pod, pod
+        if old["spec"] == pod["spec"] and not self._deleting():
+            return
         for state in (*self.init, *self.containers):
             for container in (*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]):
                 if container["name"] == state.name:
@@ -173,14 +176,12 @@ class PodWorker:
         lifecycle = asyncio.create_task(self._lifecycle())
         try:
             while not self._deleting():
-                self.changed.clear()
+                woken = asyncio.ensure_future(self.changed.wait())
+                await asyncio.wait([lifecycle, woken], return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
                 if lifecycle.done():
                     await self.changed.wait()
-                    continue
-                await asyncio.wait(
-                    [lifecycle, asyncio.ensure_future(self.changed.wait())],
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
+                self.changed.clear()
             lifecycle.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lifecycle
@@ -283,12 +284,16 @@ class PodWorker:
                 await self._sleep_or_change(5.0)
 
     async def _sleep_or_change(self, seconds: float) -> None:
+        """Back off, but retry at once when the spec changes (a corrected image, say)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self.changed.wait()
 
     async def _back_off(self, state: ContainerState) -> None:
-        delay = min(BACKOFF_START * 2 ** max(state.crashes - 1, 0), BACKOFF_MAX)
+        if state.crashes <= 1:  # as upstream: the first restart is immediate
+            state.last_terminated, state.terminated = state.terminated, None
+            return
+        delay = min(BACKOFF_START * 2 ** (state.crashes - 2), BACKOFF_MAX)
         message = f"back-off {delay:g}s restarting failed container={state.name} pod={self.pod['metadata']['name']}_{self.pod['metadata']['namespace']}({self.uid})"
         state.waiting = ("CrashLoopBackOff", message)
         state.last_terminated, state.terminated = state.terminated, None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -52,6 +54,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("WHOAMI_PORT", "80")))
     args = parser.parse_args()
     server = ThreadingHTTPServer(("0.0.0.0", args.port), _Handler)
+    # As PID 1 of its container it would ignore SIGTERM without a handler, and every
+    # deletion would wait out the grace period. It keeps answering for a moment first,
+    # as a well-behaved server does, while the Service stops sending it new connections.
+    drain = float(os.environ.get("WHOAMI_DRAIN_SECONDS", "1"))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Timer(drain, os._exit, (0,)).start())
     print(f"whoami listening on :{args.port}", flush=True)
     server.serve_forever()
 

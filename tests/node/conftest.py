@@ -1,0 +1,107 @@
+"""Real clusters with a running node: pods are processes in their own namespaces.
+
+These tests need root (namespaces, uid ranges, cgroups) and start whole
+clusters, so they carry the ``e2e`` and ``root`` marks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labplatform.clusters.embedded.manager import ClusterInfo, EmbeddedClusters
+from tests.apiserver.conftest import KUBECTL, kubectl_env
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
+
+@dataclass
+class NodeCluster:
+    clusters: EmbeddedClusters
+    info: ClusterInfo
+    cache_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """kubectl on the host, through the supervisor's loopback port."""
+        result = subprocess.run(
+            [KUBECTL, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=kubectl_env(self.clusters.kubeconfig(self.name), self.cache_dir),
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def shell(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """A command inside the node, as `labplatform cluster shell NAME -- ...` runs it."""
+        argv = self.clusters.shell_command(self.name, list(command))
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def wait_for(
+        self, what: str, condition: Callable[[], Any], timeout: float = 60, every: float = 0.2
+    ) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                events = self.kubectl("get", "events", "-A", check=False).stdout
+                raise AssertionError(f"timed out waiting for {what}; events:\n{events}")
+            time.sleep(every)
+
+    def running_pod(self, name: str, namespace: str = "default") -> dict[str, Any]:
+        def running() -> dict[str, Any] | None:
+            pod = json.loads(
+                self.kubectl("get", "pod", name, "-n", namespace, "-o", "json", check=False).stdout
+                or "null"
+            )
+            ready = pod and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in pod.get("status", {}).get("conditions", [])
+            )
+            return pod if ready else None
+
+        return self.wait_for(f"pod {namespace}/{name} Running and Ready", running)
+
+
+def new_cluster(data_dir: Path, cache: Path, **options: Any) -> Iterator[NodeCluster]:
+    if os.geteuid() != 0:
+        pytest.skip("clusters with a node need root here (see the rootless test for the other way)")
+    clusters = EmbeddedClusters(data_dir)
+    name = f"n{uuid.uuid4().hex[:8]}"
+    info = clusters.create(name, **options)
+    cache.mkdir(exist_ok=True)
+    try:
+        yield NodeCluster(clusters, info, cache)
+    finally:
+        clusters.delete(name)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[NodeCluster]:
+    yield from new_cluster(tmp_path / "data", tmp_path / "kube-cache")
