@@ -147,6 +147,7 @@ class ContainerProcess:
     log_path: Path
     started_at: str = field(default_factory=now_rfc3339)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    _writer: _LogWriter = field(init=False)
 
     @classmethod
     async def start(cls, name: str, argv: list[str], log_path: Path) -> ContainerProcess:
@@ -160,7 +161,7 @@ class ContainerProcess:
             start_new_session=True,
         )
         running = cls(name, proc, log_path)
-        writer = _LogWriter(log_path)
+        writer = running._writer = _LogWriter(log_path)
         assert proc.stdout is not None and proc.stderr is not None
         running._pumps = [
             asyncio.create_task(writer.pump(proc.stdout, "stdout")),
@@ -177,9 +178,12 @@ class ContainerProcess:
         return int(children.split()[0]) if children.split() else None
 
     async def wait(self) -> int:
+        """The exit code as a container runtime reports it: 128 + N for death by signal N."""
         code = await self.proc.wait()
         await asyncio.gather(*self._pumps, return_exceptions=True)
-        return code
+        if code == 1 and self._writer.killed:
+            return 128 + signal.SIGKILL
+        return 128 - code if code < 0 else code
 
     async def stop(self, grace: float) -> None:
         """SIGTERM to the container's PID 1, SIGKILL after ``grace`` seconds, as the kubelet."""
@@ -200,14 +204,24 @@ class ContainerProcess:
         await self.wait()
 
 
+# util-linux's `unshare --fork` re-raises its child's fatal signal on itself, which
+# cannot work for SIGKILL: it says this and exits 1 instead. Seen here, it means the
+# container's PID 1 was killed (by the OOM killer, or `kill -9`).
+_UNSHARE_SIGKILL = b"unshare: sigprocmask unblock failed: Invalid argument\n"
+
+
 class _LogWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.written = 0
+        self.killed = False
 
     async def pump(self, stream: asyncio.StreamReader, name: str) -> None:
         with self.path.open("ab") as out:
             while line := await stream.readline():
+                if name == "stderr" and line == _UNSHARE_SIGKILL:
+                    self.killed = True
+                    continue
                 if self.written > LOG_LIMIT_BYTES:
                     continue
                 stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -208,6 +208,7 @@ def cgroup_names() -> set[str]:
 
 
 def _enter(spec: SandboxSpec, argv: list[str], env: dict[str, str], report: int, wait: int) -> None:
+    supervisor = os.getppid()
     linux.die_with_parent()
     rootful = os.geteuid() == 0
     if rootful:  # mounts made while still root on the host become locked in the sandbox
@@ -221,6 +222,9 @@ def _enter(spec: SandboxSpec, argv: list[str], env: dict[str, str], report: int,
         os.setgroups([])
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
+    linux.die_with_parent()  # a change of credentials clears the parent-death signal
+    if os.getppid() != supervisor:
+        raise OSError("the supervisor exited while the sandbox was being made")
     if not rootful:
         linux.unshare(linux.CLONE_NEWNS)
         _prepare_filesystem(spec)
