@@ -7,8 +7,9 @@ the command line, an environment variable and the config file agree.
 
 from __future__ import annotations
 
-import sys
+import logging
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ import uvicorn
 from labkit.logs import configure_logging
 from labplatform import __version__
 from labplatform.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("labplatform.cli")
 
 if TYPE_CHECKING:
     from labplatform.clusters.embedded.manager import EmbeddedClusters
@@ -60,6 +63,10 @@ def serve(
 
     settings = _settings(ctx, host=host, port=port, data_dir=data_dir, courses_dir=courses_dir)
     configure_logging(settings.log_format, settings.log_level)
+    from labplatform.clusters.embedded.manager import EmbeddedClusters
+
+    # Clusters of an earlier run that crashed may have left cgroups or sockets behind.
+    EmbeddedClusters(settings.data_dir).gc(lambda line: log.info(line))
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -147,8 +154,8 @@ def cluster_kubeconfig(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def cluster_shell(ctx: click.Context, name: str, command: tuple[str, ...]) -> None:
     """Open a shell inside cluster NAME's node (or run COMMAND there), with kubectl set up."""
-    argv = _clusters(ctx).shell_command(name, list(command))
-    os.execvp(argv[0], argv)
+    argv = _clusters(ctx).shell_command(name, command)
+    os.execvp(argv[0], list(argv))
 
 
 @cluster.command("gc")

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,26 +121,30 @@ def test_a_fork_bomb_is_contained_and_the_node_keeps_working(node: NodeCluster) 
         node.wait_for("the bomb's processes to be gone", lambda: int(pids.read_text()) < 100)
 
 
-def test_a_memory_hog_is_killed_and_the_node_stays_up(tmp_path: Path) -> None:
-    for small in new_cluster(tmp_path / "data", tmp_path / "cache", memory_mb=384):
-        small.kubectl(
-            "run", "hog", "--image=python", "--",
-            "python3", "-c", "chunks = []\nwhile True: chunks.append(bytearray(10**7))",
-        )  # fmt: skip
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[NodeCluster]:
+    yield from new_cluster(tmp_path / "small-data", tmp_path / "small-cache", memory_mb=384)
 
-        def killed() -> dict | None:
-            statuses = small.get("pod", "hog")["status"].get("containerStatuses") or [{}]
-            last = statuses[0].get("lastState", {}).get("terminated")
-            return last if last and last["exitCode"] == 137 else None
 
-        small.wait_for("the hog to be OOM-killed", killed, timeout=60)
-        assert small.kubectl("get", "nodes").stdout.count("Ready") == 1
+def test_a_memory_hog_is_killed_and_the_node_stays_up(small: NodeCluster) -> None:
+    small.kubectl(
+        "run", "hog", "--image=python", "--",
+        "python3", "-c", "chunks = []\nwhile True: chunks.append(bytearray(10**7))",
+    )  # fmt: skip
+
+    def killed() -> dict[str, Any] | None:
+        statuses = small.get("pod", "hog")["status"].get("containerStatuses") or [{}]
+        last = statuses[0].get("lastState", {}).get("terminated")
+        return last if last and last["exitCode"] == 137 else None
+
+    small.wait_for("the hog to be OOM-killed", killed, timeout=60)
+    assert small.kubectl("get", "nodes").stdout.count("Ready") == 1
 
 
 def test_a_killed_supervisor_leaves_nothing_after_gc(node: NodeCluster) -> None:
     node.kubectl("create", "deployment", "web", "--image=labplatform/whoami", "--replicas=2")
     node.kubectl("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
-    shm_before = set(os.listdir("/dev/shm"))
+    shm_before = {entry.name for entry in Path("/dev/shm").iterdir()}
     os.kill(node.info.pid, signal.SIGKILL)
     cluster_dir = str(node.clusters.directory(node.name))
     node.wait_for(
@@ -154,7 +159,7 @@ def test_a_killed_supervisor_leaves_nothing_after_gc(node: NodeCluster) -> None:
     assert any(item.startswith("cgroup") for item in removed) or not any(
         d.parent.exists() for d in cgroup_dirs(node.name)
     )
-    assert set(os.listdir("/dev/shm")) <= shm_before
+    assert {entry.name for entry in Path("/dev/shm").iterdir()} <= shm_before
     # The cluster's objects survive, and it starts again with its pods re-created.
     node.info = node.clusters.start(node.name)
     node.kubectl("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 import urllib.request
 
+from tests.apiserver.conftest import KUBECTL
 from tests.helpers import free_port
 from tests.node.conftest import NodeCluster
 
@@ -90,11 +92,10 @@ def test_exec_streams_exit_codes_stdin_and_a_terminal(node: NodeCluster) -> None
                          stdin="hello\n", check=False)  # fmt: skip
     assert piped.stdout == "HELLO\n" and piped.returncode == 7
     # `script` gives kubectl a terminal, so `-it` allocates a real one in the pod.
-    kubeconfig = node.clusters.kubeconfig(node.name)
+    command = shlex.join([*_kubectl(node), "exec", "-it", "box", "--", "tty"])
     tty = subprocess.run(
-        ["script", "-qec", f"kubectl --kubeconfig {kubeconfig} exec -it box -- sh -c 'tty; stty size'", "/dev/null"],
-        capture_output=True, text=True, timeout=30,
-        env={"PATH": f"{__import__('tests.helpers', fromlist=['VENV_BIN']).VENV_BIN}:/usr/bin:/bin", "HOME": str(node.cache_dir)},
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True, text=True, timeout=30, env={"HOME": str(node.cache_dir)},
     )  # fmt: skip
     assert "/dev/pts/" in tty.stdout, tty.stdout + tty.stderr
 
@@ -145,10 +146,10 @@ def test_init_containers_env_volumes_and_the_downward_api(node: NodeCluster) -> 
                 "name": "main", "image": "busybox", "command": ["sleep", "3600"],
                 "workingDir": "/work",
                 "env": [
-                    {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
-                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
-                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                    {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                    _from("GREETING", "configMapKeyRef", name="settings", key="greeting"),
+                    _from("PASSWORD", "secretKeyRef", name="creds", key="password"),
+                    _from("POD_IP", "fieldRef", fieldPath="status.podIP"),
+                    _from("APP", "fieldRef", fieldPath="metadata.labels['app']"),
                     {"name": "MESSAGE", "value": "$(GREETING) from $(APP)"},
                 ],
                 "volumeMounts": [
@@ -251,6 +252,8 @@ def test_deployment_replaces_deleted_pods_and_scales_to_zero_and_back(node: Node
 
 
 def _kubectl(node: NodeCluster) -> list[str]:
-    from tests.apiserver.conftest import KUBECTL
-
     return [KUBECTL, "--kubeconfig", str(node.clusters.kubeconfig(node.name))]
+
+
+def _from(name: str, source: str, **reference: str) -> dict[str, object]:
+    return {"name": name, "valueFrom": {source: reference}}

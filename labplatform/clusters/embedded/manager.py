@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,7 +138,7 @@ class EmbeddedClusters:
                 found.append((info, self.running(info)))
         return found
 
-    def shell_command(self, name: str, command: list[str]) -> list[str]:
+    def shell_command(self, name: str, command: Sequence[str]) -> Sequence[str]:
         """The host command that runs ``command`` (a login shell if empty) inside the node.
 
         It joins every namespace of the sandbox's first process, so it sees
@@ -183,7 +183,7 @@ class EmbeddedClusters:
             pid = children[0]
         return pid
 
-    def gc(self, progress: Progress = lambda _: None) -> list[str]:
+    def gc(self, progress: Progress = lambda _: None) -> Sequence[str]:
         """Remove what crashed clusters left: cgroups, stale sockets, orphaned supervisors.
 
         Everything else a cluster makes lives in its namespaces and went with

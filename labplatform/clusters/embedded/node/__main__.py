@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def _unix_listener(path: Path) -> socket.socket:
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
-    os.chmod(path, 0o600)
+    path.chmod(0o600)
     return sock
 
 

@@ -36,7 +36,10 @@ from labplatform.clusters.embedded.node.sandbox import CLUSTER_INSIDE
 Obj = dict[str, Any]
 
 # containerd's default capabilities for a container that asks for no others.
-DEFAULT_CAPABILITIES = ["chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write"]
+DEFAULT_CAPABILITIES = (
+    *("chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid"),
+    *("setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write"),
+)
 MAX_PROCESSES = 2048  # per uid, so a fork bomb in one container cannot starve the node
 LOG_LIMIT_BYTES = 10 << 20  # per container instance; older output is dropped beyond it
 
@@ -48,7 +51,7 @@ class Identity:
     uid: int = 0
     gid: int = 0
     groups: tuple[int, ...] = ()
-    capabilities: tuple[str, ...] | None = tuple(DEFAULT_CAPABILITIES)  # None: privileged
+    capabilities: tuple[str, ...] | None = DEFAULT_CAPABILITIES  # None: privileged
 
     @classmethod
     def of(cls, pod: Obj, container: Obj) -> Identity:

@@ -62,7 +62,7 @@ CATALOG: dict[str, Image] = {
 }
 
 
-class ImageNotFound(LookupError):
+class ImageNotFoundError(LookupError):
     """The reference names no image of the catalog; the message lists what is."""
 
 
@@ -83,7 +83,7 @@ def resolve(reference: str) -> Image:
     image = CATALOG.get(repository)
     if image is None:
         available = ", ".join(sorted(CATALOG))
-        raise ImageNotFound(
+        raise ImageNotFoundError(
             f'image "{reference}" is not in the embedded cluster\'s image catalog '
             f"(this cluster cannot pull images); available: {available}"
         )

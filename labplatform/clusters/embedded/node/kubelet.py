@@ -222,7 +222,7 @@ class PodWorker:
         )
         await self._write_status()
         for state in self.init:
-            while (code := await self._run_once(state)) != 0:
+            while await self._run_once(state) != 0:
                 if self._restart_policy() == "Never":
                     self.phase = "Failed"
                     await self._write_status()
@@ -248,7 +248,7 @@ class PodWorker:
             for state in (*self.init, *self.containers):
                 try:
                     state.image = images.resolve(state.spec.get("image", ""))
-                except images.ImageNotFound as error:
+                except images.ImageNotFoundError as error:
                     missing.append((state, str(error)))
             if not missing:
                 for state in (*self.init, *self.containers):
@@ -262,7 +262,7 @@ class PodWorker:
                 await self._event("Warning", "Failed", f"Failed to pull image: {message}")
             await self._write_status()
             await self._sleep_or_change(1.0)
-            for state, message in missing:
+            for state, _ in missing:
                 state.waiting = (
                     "ImagePullBackOff",
                     f'Back-off pulling image "{state.spec["image"]}"',
@@ -294,8 +294,9 @@ class PodWorker:
             state.last_terminated, state.terminated = state.terminated, None
             return
         delay = min(BACKOFF_START * 2 ** (state.crashes - 2), BACKOFF_MAX)
-        message = f"back-off {delay:g}s restarting failed container={state.name} pod={self.pod['metadata']['name']}_{self.pod['metadata']['namespace']}({self.uid})"
-        state.waiting = ("CrashLoopBackOff", message)
+        meta = self.pod["metadata"]
+        where = f"container={state.name} pod={meta['name']}_{meta['namespace']}({self.uid})"
+        state.waiting = ("CrashLoopBackOff", f"back-off {delay:g}s restarting failed {where}")
         state.last_terminated, state.terminated = state.terminated, None
         await self._event("Warning", "BackOff", "Back-off restarting failed container "
                           f"{state.name} in pod {self.pod['metadata']['name']}")  # fmt: skip
@@ -453,7 +454,7 @@ class PodWorker:
         await asyncio.gather(*tasks)
 
     async def _terminate(self, grace: float | None = None, delete: bool = True) -> None:
-        """Stop every container (SIGTERM, grace, SIGKILL), free the pod's namespaces, finish deletion."""
+        """Stop the containers (SIGTERM, grace, SIGKILL), free the namespaces, finish deletion."""
         if grace is None:
             grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds", 30))
         running = [c for c in self.containers if c.running and c.running.proc.returncode is None]
@@ -481,7 +482,7 @@ class PodWorker:
         containers = [c.status(init=False) for c in self.containers]
         ready = all(c.ready for c in self.containers) and self.phase == "Running"
         now = now_rfc3339()
-        conditions = [
+        conditions: list[Obj] = [
             {"type": "PodScheduled", "status": "True"},
             {"type": "Initialized", "status": str(self.initialized)},
             {"type": "ContainersReady", "status": str(ready)},
@@ -574,8 +575,8 @@ class Kubelet(Reconciler[NsName]):
             for w in node.workers.values()
             if ns_name(w.pod) == item and (pod is None or w.uid != pod["metadata"]["uid"])
         ]
-        for worker in stale:  # the object went away without a graceful deletion
-            worker.task.cancel()
+        for gone in stale:  # the object went away without a graceful deletion
+            gone.task.cancel()
         if pod is None:
             return None
         if not pod["spec"].get("nodeName"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BRIDGE = "cbr0"
-POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
+POD_CIDR = ipaddress.IPv4Network("10.244.0.0/16")
 GATEWAY = str(POD_CIDR.network_address + 1)
 SERVICE_CIDR = "10.96.0.0/16"
 DNS_SERVICE_IP = "10.96.0.10"
@@ -201,13 +201,13 @@ async def create_pod_sandbox(
 
 async def _wait_for_own_netns(pause: asyncio.subprocess.Process) -> None:
     """Until the pause process has left the node's namespaces (unshare runs before exec)."""
-    node = os.stat("/proc/self/ns/net").st_ino
+    node = Path("/proc/self/ns/net").stat().st_ino
     for _ in range(500):
         if pause.returncode is not None:
             break
         with contextlib.suppress(OSError):
             execed = b"sleep" in Path(f"/proc/{pause.pid}/cmdline").read_bytes()
-            if execed and os.stat(f"/proc/{pause.pid}/ns/net").st_ino != node:
+            if execed and Path(f"/proc/{pause.pid}/ns/net").stat().st_ino != node:
                 return
         await asyncio.sleep(0.005)
     error = await pause.stderr.read() if pause.stderr else b""

@@ -119,7 +119,7 @@ def _chown_tree(root: Path, uid: int) -> None:
     os.chown(root, uid, uid)
     for directory, dirs, files in os.walk(root):
         for name in (*dirs, *files):
-            os.chown(os.path.join(directory, name), uid, uid, follow_symlinks=False)
+            os.chown(Path(directory, name), uid, uid, follow_symlinks=False)
 
 
 def _map_users(pid: int, spec: SandboxSpec) -> None:

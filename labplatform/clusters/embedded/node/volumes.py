@@ -9,7 +9,6 @@ Containers see them through bind mounts made in their own mount namespace.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,5 +100,5 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
-    os.chmod(tmp, mode & 0o777)
+    tmp.chmod(mode & 0o777)
     tmp.replace(path)
