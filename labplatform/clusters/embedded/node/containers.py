@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import shlex
 import signal
@@ -74,13 +75,24 @@ class Identity:
 
     def setpriv(self) -> list[str]:
         argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}"]
-        argv.append(
-            f"--groups={','.join(map(str, self.groups))}" if self.groups else "--clear-groups"
-        )
+        if not _groups_settable():
+            argv.append("--keep-groups")  # a rootless sandbox with one uid may not setgroups
+        elif self.groups:
+            argv.append(f"--groups={','.join(map(str, self.groups))}")
+        else:
+            argv.append("--clear-groups")
         if self.capabilities is not None:
             caps = ",".join(["-all", *(f"+{c}" for c in self.capabilities)])
             argv += [f"--bounding-set={caps}", f"--inh-caps={caps}"]
         return argv
+
+
+@functools.cache
+def _groups_settable() -> bool:
+    try:
+        return Path("/proc/self/setgroups").read_text().strip() != "deny"
+    except OSError:
+        return True
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,7 @@ def _enter(spec: SandboxSpec, argv: list[str], env: dict[str, str], report: int,
     rootful = os.geteuid() == 0
     if rootful:  # mounts made while still root on the host become locked in the sandbox
         linux.unshare(linux.CLONE_NEWNS)
-        _prepare_filesystem(spec)
+        _prepare_filesystem(spec, owner=spec.uid_base)
     linux.unshare(linux.CLONE_NEWUSER)
     os.write(report, b"u")
     if os.read(wait, 1) != b"m":
@@ -227,7 +227,7 @@ def _enter(spec: SandboxSpec, argv: list[str], env: dict[str, str], report: int,
         raise OSError("the supervisor exited while the sandbox was being made")
     if not rootful:
         linux.unshare(linux.CLONE_NEWNS)
-        _prepare_filesystem(spec)
+        _prepare_filesystem(spec, owner=None)
     linux.unshare(
         linux.CLONE_NEWNS
         | linux.CLONE_NEWPID
@@ -242,7 +242,8 @@ def _enter(spec: SandboxSpec, argv: list[str], env: dict[str, str], report: int,
     _run_init(argv, env)
 
 
-def _prepare_filesystem(spec: SandboxSpec) -> None:
+def _prepare_filesystem(spec: SandboxSpec, owner: int | None) -> None:
+    """The sandbox's view of the files; ``owner`` is the host uid its root will be, if known."""
     linux.mount("none", "/", None, linux.MS_REC | linux.MS_PRIVATE)
     sources = {  # opened before anything is hidden, bound after
         SOURCE_INSIDE: os.open(spec.source_dir, os.O_PATH),
@@ -253,12 +254,12 @@ def _prepare_filesystem(spec: SandboxSpec) -> None:
     for kernel_fs in ("/proc", "/sys", "/dev"):  # a fresh proc or sysfs may not be more open
         linux.set_read_only(kernel_fs, False)  # than the one it covers; devices need no ro
     private = linux.MS_NOSUID | linux.MS_NODEV
-    # Made before the user namespace, so owned by the uid the sandbox's root will be.
-    owner = f",uid={spec.uid_base},gid={spec.uid_base}" if os.geteuid() == 0 else ""
-    linux.mount("tmpfs", "/run", "tmpfs", private, f"mode=755{owner}")
+    # Made before the user namespace as root, so owned by the uid the sandbox's root will be.
+    owned = f",uid={owner},gid={owner}" if owner is not None else ""
+    linux.mount("tmpfs", "/run", "tmpfs", private, f"mode=755{owned}")
     for path in (*PRIVATE_DIRS, *map(str, spec.hidden)):
         with contextlib.suppress(OSError):  # absent here, or already under a hidden one
-            linux.mount("tmpfs", path, "tmpfs", private, f"mode=1777{owner}")
+            linux.mount("tmpfs", path, "tmpfs", private, f"mode=1777{owned}")
     for target, fd in sources.items():
         target.mkdir(parents=True, exist_ok=True)
         linux.mount(f"/proc/self/fd/{fd}", str(target), None, linux.MS_BIND | linux.MS_REC)
