@@ -171,6 +171,24 @@ class EmbeddedClusters:
             *(command or ["bash", "--norc", "-i"]),
         ]
 
+    def processes(self, name: str) -> list[int]:
+        """Host pids of every process of the cluster: supervisor, node and pods."""
+        info = self._info(name)
+        if not self.running(info):
+            return []
+        found, frontier = [], [info.pid]
+        while frontier:
+            pid = frontier.pop()
+            found.append(pid)
+            frontier += _children(pid)
+        return found
+
+    def node_pid(self, name: str) -> int | None:
+        """The host pid of the node process (API server, kubelet, proxy, DNS)."""
+        init = self._sandbox_init(self._info(name))
+        children = _children(init) if init else []
+        return children[0] if children else None
+
     def _sandbox_init(self, info: ClusterInfo) -> int | None:
         """The host pid of the sandbox's PID 1: the supervisor's grandchild."""
         if not self.running(info):
