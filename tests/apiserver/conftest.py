@@ -1,20 +1,38 @@
-"""A live embedded cluster (a real API server process over TLS) and real kubectl."""
+"""A live embedded cluster (a real API server process over TLS) and real kubectl.
+
+:func:`serve_in_thread` serves an API server alone, in process, on the host's
+loopback: for the tests of the API server's own half of a protocol (exec,
+webhooks) that need to stand something of their own on the other side.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from labplatform.clusters.embedded.apiserver.api import Api
+from labplatform.clusters.embedded.apiserver.bootstrap import bootstrap
+from labplatform.clusters.embedded.apiserver.node import NodeRuntime
+from labplatform.clusters.embedded.apiserver.registry import Registry
+from labplatform.clusters.embedded.apiserver.server import ApiServer
+from labplatform.clusters.embedded.apiserver.store import Store
+from labplatform.clusters.embedded.apiserver.tokens import TokenIssuer
 from labplatform.clusters.embedded.manager import ClusterInfo, EmbeddedClusters
-from tests.helpers import VENV_BIN
+from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from tests.helpers import VENV_BIN, free_port
 
 KUBECTL = str(VENV_BIN / "kubectl")
 
@@ -78,3 +96,44 @@ def cluster(tmp_path: Path) -> Iterator[LiveCluster]:
     finally:
         live.api_client.close()
         clusters.delete(name)
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    directory: Path,
+    node: NodeRuntime | None = None,
+    setup: Callable[[Api], Awaitable[None]] | None = None,
+) -> Iterator[Path]:
+    """An API server alone, in this process, on loopback; yields its kubeconfig."""
+    credentials = ClusterCredentials.load_or_create(directory / "pki")
+    port = free_port()
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        store = Store(directory / "store.db")
+        api = Api(store, Registry())
+        await bootstrap(api)
+        server = ApiServer(api, credentials.token, TokenIssuer(directory / "sa.key"), node=node)
+        if setup is not None:
+            await setup(api)
+        config = server.uvicorn_config(
+            "127.0.0.1", port, credentials.server_cert_path, credentials.server_key_path
+        )
+        holder["server"] = uvicorn.Server(config)
+        ready.set()
+        try:
+            await holder["server"].serve()
+        finally:
+            store.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+    thread.start()
+    assert ready.wait(20)
+    kubeconfig = directory / "kubeconfig"
+    write_kubeconfig(kubeconfig, "in-process", f"https://127.0.0.1:{port}", credentials)
+    try:
+        yield kubeconfig
+    finally:
+        holder["server"].should_exit = True
+        thread.join(timeout=10)

@@ -1,9 +1,10 @@
 """`kubectl exec` and `kubectl logs` through the API server's streaming protocols.
 
-The node runtime (embedded cluster part 2) is not part of this server; here
-a stand-in runtime runs the command as a plain host process, so what is
-tested is the API server's half: the v5.channel.k8s.io exec protocol, exit
-codes, stdin, and chunked logs, with the real kubectl on the other end.
+These test the API server's half alone: a stand-in runtime runs the command
+as a plain host process, so what is tested is the v5.channel.k8s.io exec
+protocol, exit codes, stdin, chunked logs and SPDY port-forwarding, with the
+real kubectl on the other end. ``tests/node`` runs the same commands against
+the real node.
 """
 
 from __future__ import annotations
@@ -17,17 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from labplatform.clusters.embedded.apiserver.api import Api
-from labplatform.clusters.embedded.apiserver.bootstrap import bootstrap
 from labplatform.clusters.embedded.apiserver.node import LogOptions
-from labplatform.clusters.embedded.apiserver.registry import Registry
-from labplatform.clusters.embedded.apiserver.server import ApiServer
-from labplatform.clusters.embedded.apiserver.store import Store
-from labplatform.clusters.embedded.apiserver.tokens import TokenIssuer
-from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
-from tests.apiserver.conftest import KUBECTL, kubectl_env
+from tests.apiserver.conftest import KUBECTL, kubectl_env, serve_in_thread
 from tests.helpers import free_port
 
 ECHO_PORTS: dict[int, int] = {}  # the pod port kubectl asks for -> a loopback echo server
@@ -86,55 +80,25 @@ class StandInRuntime:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Path]:
-    """An in-process API server with the stand-in runtime; yields a kubeconfig."""
-    credentials = ClusterCredentials.load_or_create(tmp_path / "pki")
-    port = free_port()
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
+    """An in-process API server with the stand-in runtime and one Running pod."""
 
-    def serve() -> None:
-        async def main() -> None:
-            store = Store(tmp_path / "store.db")
-            api = Api(store, Registry())
-            await bootstrap(api)
-            server = ApiServer(
-                api, credentials.token, TokenIssuer(tmp_path / "sa.key"), node=StandInRuntime()
-            )
-            await api.create(
-                api.registry.by_key("/serviceaccounts"),
-                "default",
-                {"metadata": {"name": "default"}},
-            )
-            pod = await api.create(
-                api.registry.by_key("/pods"),
-                "default",
-                {
-                    "metadata": {"name": "shell"},
-                    "spec": {"containers": [{"name": "main", "image": "busybox"}]},
-                },
-            )
-            pod["status"] = {"phase": "Running"}
-            await api.update(api.registry.by_key("/pods"), "default", "shell", pod, "status")
-            config = server.uvicorn_config(
-                "127.0.0.1", port, credentials.server_cert_path, credentials.server_key_path
-            )
-            holder["server"] = uvicorn.Server(config)
-            ready.set()
-            await holder["server"].serve()
-            store.close()
+    async def pod(api: Api) -> None:
+        await api.create(
+            api.registry.by_key("/serviceaccounts"), "default", {"metadata": {"name": "default"}}
+        )
+        created = await api.create(
+            api.registry.by_key("/pods"),
+            "default",
+            {
+                "metadata": {"name": "shell"},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]},
+            },
+        )
+        created["status"] = {"phase": "Running"}
+        await api.update(api.registry.by_key("/pods"), "default", "shell", created, "status")
 
-        asyncio.run(main())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(20)
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, "streaming", f"https://127.0.0.1:{port}", credentials)
-    try:
+    with serve_in_thread(tmp_path, node=StandInRuntime(), setup=pod) as kubeconfig:
         yield kubeconfig
-    finally:
-        holder["server"].should_exit = True
-        thread.join(timeout=10)
 
 
 def kubectl(

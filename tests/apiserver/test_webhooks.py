@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client as k8s
+from kubernetes import config as k8s_config
 
 from labplatform.clusters.embedded.pki import ClusterCredentials
-from tests.apiserver.conftest import LiveCluster
+from tests.apiserver.conftest import LiveCluster, serve_in_thread
 from tests.helpers import JsonRequestHandler
 
 
@@ -87,12 +88,27 @@ def webhook(kind: str, url: str, ca_bundle: str, policy: str = "Fail") -> dict:
     }
 
 
+@pytest.fixture
+def host_api(tmp_path: Path) -> Iterator[k8s.ApiClient]:
+    """An API server on the host's loopback, where the hook server is.
+
+    A cluster's own API server lives in its sandbox and reaches webhooks
+    inside the cluster only, as an in-cluster webhook Service would be.
+    """
+    with serve_in_thread(tmp_path / "api") as kubeconfig:
+        api_client = k8s_config.new_client_from_config(config_file=str(kubeconfig))
+        try:
+            yield api_client
+        finally:
+            api_client.close()
+
+
 def test_mutating_and_validating_hooks_apply_where_selected(
-    cluster: LiveCluster, hook_server: tuple[str, str]
+    host_api: k8s.ApiClient, hook_server: tuple[str, str]
 ) -> None:
     url, ca_bundle = hook_server
-    core = k8s.CoreV1Api(cluster.api_client)
-    admission = k8s.AdmissionregistrationV1Api(cluster.api_client)
+    core = k8s.CoreV1Api(host_api)
+    admission = k8s.AdmissionregistrationV1Api(host_api)
     admission.create_mutating_webhook_configuration(
         webhook("MutatingWebhookConfiguration", f"{url}/mutate", ca_bundle)
     )

@@ -255,5 +255,5 @@ def _kubectl(node: NodeCluster) -> list[str]:
     return [KUBECTL, "--kubeconfig", str(node.clusters.kubeconfig(node.name))]
 
 
-def _from(name: str, source: str, **reference: str) -> dict[str, object]:
-    return {"name": name, "valueFrom": {source: reference}}
+def _from(variable: str, source: str, **reference: str) -> dict[str, object]:
+    return {"name": variable, "valueFrom": {source: reference}}

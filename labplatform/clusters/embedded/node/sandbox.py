@@ -57,6 +57,7 @@ class SandboxSpec:
     uid_base: int | None = None  # the host uid inside uid 0 maps to (root only)
     memory_bytes: int = 2 << 30
     max_pids: int = 4096
+    cpus: float = 1.0  # a share of the host's cores; a busy lab must not starve the others
     source_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parents[4])
     venv_dir: Path = field(default_factory=lambda: Path(sys.prefix))
 
@@ -160,17 +161,22 @@ def cgroup_dirs(name: str) -> list[Path]:
     """Where this cluster's limits live: v1 memory and pids hierarchies, or one v2 group."""
     if (CGROUP_ROOT / "cgroup.controllers").is_file():
         return [CGROUP_ROOT / f"{CGROUP_PARENT}-{name}"]
-    return [CGROUP_ROOT / kind / CGROUP_PARENT / name for kind in ("memory", "pids")]
+    return [CGROUP_ROOT / kind / CGROUP_PARENT / name for kind in ("memory", "pids", "cpu")]
 
 
 def _join_cgroups(pid: int, spec: SandboxSpec) -> None:
-    """Cap the whole sandbox's memory and process count, where this host lets us."""
+    """Cap the whole sandbox's memory, processes and CPU, where this host lets us."""
     if os.geteuid() != 0:
         return  # a user's cgroups belong to systemd here; pods get rlimits instead
+    period = 100_000
+    quota = int(period * spec.cpus)
     limits = {
         "memory.limit_in_bytes": str(spec.memory_bytes),
         "memory.max": str(spec.memory_bytes),
         "pids.max": str(spec.max_pids),
+        "cpu.cfs_period_us": str(period),
+        "cpu.cfs_quota_us": str(quota),
+        "cpu.max": f"{quota} {period}",
     }
     for directory in cgroup_dirs(spec.name):
         try:
@@ -187,12 +193,15 @@ def remove_cgroups(name: str) -> None:
     for directory in cgroup_dirs(name):
         with contextlib.suppress(OSError):
             directory.rmdir()  # only empty groups go; a live cluster's stay
+            if directory.parent.name == CGROUP_PARENT:
+                directory.parent.rmdir()  # the last cluster takes the parent along
 
 
 def cgroup_names() -> set[str]:
     """Clusters that have cgroup directories on this host (for ``gc``)."""
     names = set()
-    for parent in (CGROUP_ROOT / "memory" / CGROUP_PARENT, CGROUP_ROOT / "pids" / CGROUP_PARENT):
+    for kind in ("memory", "pids", "cpu"):
+        parent = CGROUP_ROOT / kind / CGROUP_PARENT
         with contextlib.suppress(OSError):
             names |= {entry.name for entry in parent.iterdir() if entry.is_dir()}
     with contextlib.suppress(OSError):
