@@ -120,11 +120,26 @@ def _progress(message: str) -> None:
 
 @cluster.command("create")
 @click.argument("name")
+@click.option(
+    "--memory",
+    "memory_mb",
+    type=click.IntRange(256),
+    default=2048,
+    show_default=True,
+    help="Memory limit of the whole cluster, in MiB.",
+)
+@click.option(
+    "--cpus",
+    type=click.FloatRange(0.1),
+    default=1.0,
+    show_default=True,
+    help="CPU limit of the whole cluster, in cores.",
+)
 @click.pass_context
-def cluster_create(ctx: click.Context, name: str) -> None:
+def cluster_create(ctx: click.Context, name: str, memory_mb: int, cpus: float) -> None:
     """Create cluster NAME and wait until its API answers."""
     click.echo(f"creating cluster {name}", err=True)
-    info = _clusters(ctx).create(name, _progress)
+    info = _clusters(ctx).create(name, _progress, memory_mb=memory_mb, cpus=cpus)
     click.echo(f"cluster {name} is ready at {info.server}")
     click.echo(f"export KUBECONFIG={_clusters(ctx).kubeconfig(name)}")
 

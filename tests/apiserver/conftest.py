@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
@@ -83,19 +83,28 @@ class LiveCluster:
         self.info = self.clusters.start(self.info.name)
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LiveCluster]:
-    clusters = EmbeddedClusters(tmp_path / "data")
+ClusterT = TypeVar("ClusterT", bound=LiveCluster)
+
+
+def live_cluster(
+    data_dir: Path, cache: Path, kind: type[ClusterT], **options: Any
+) -> Iterator[ClusterT]:
+    """A new cluster of a unique name for one test, deleted afterwards."""
+    clusters = EmbeddedClusters(data_dir)
     name = f"t{uuid.uuid4().hex[:8]}"
-    info = clusters.create(name)
-    cache = tmp_path / "kube-cache"
-    cache.mkdir()
-    live = LiveCluster(clusters, info, clusters.kubeconfig(name), cache)
+    info = clusters.create(name, **options)
+    cache.mkdir(exist_ok=True)
+    live = kind(clusters, info, clusters.kubeconfig(name), cache)
     try:
         yield live
     finally:
         live.api_client.close()
         clusters.delete(name)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[LiveCluster]:
+    yield from live_cluster(tmp_path / "data", tmp_path / "kube-cache", LiveCluster)
 
 
 @contextlib.contextmanager

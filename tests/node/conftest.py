@@ -10,48 +10,23 @@ import json
 import os
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labplatform.clusters.embedded.manager import ClusterInfo, EmbeddedClusters
-from tests.apiserver.conftest import KUBECTL, kubectl_env
+from tests.apiserver.conftest import LiveCluster, live_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 
-@dataclass
-class NodeCluster:
-    clusters: EmbeddedClusters
-    info: ClusterInfo
-    cache_dir: Path
+class NodeCluster(LiveCluster):
+    """A live cluster whose pods run, with the node's shell and waits at hand."""
 
     @property
     def name(self) -> str:
         return self.info.name
-
-    def kubectl(
-        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        """kubectl on the host, through the supervisor's loopback port."""
-        result = subprocess.run(
-            [KUBECTL, *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=kubectl_env(self.clusters.kubeconfig(self.name), self.cache_dir),
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
-            )
-        return result
 
     def shell(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """A command inside the node, as `labplatform cluster shell NAME -- ...` runs it."""
@@ -92,14 +67,7 @@ class NodeCluster:
 def new_cluster(data_dir: Path, cache: Path, **options: Any) -> Iterator[NodeCluster]:
     if os.geteuid() != 0:
         pytest.skip("clusters with a node need root here (see the rootless test for the other way)")
-    clusters = EmbeddedClusters(data_dir)
-    name = f"n{uuid.uuid4().hex[:8]}"
-    info = clusters.create(name, **options)
-    cache.mkdir(exist_ok=True)
-    try:
-        yield NodeCluster(clusters, info, cache)
-    finally:
-        clusters.delete(name)
+    yield from live_cluster(data_dir, cache, NodeCluster, **options)
 
 
 @pytest.fixture

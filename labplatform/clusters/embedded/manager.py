@@ -60,7 +60,8 @@ class ClusterInfo:
     created: str
     pid: int = 0
     uid_base: int = 0  # the host uid the sandbox's root maps to (root hosts only)
-    memory_mb: int = 2048  # the whole cluster's memory limit (root hosts: a cgroup)
+    memory_mb: int = 2048  # the whole cluster's limits (cgroups, on a root host)
+    cpus: float = 1.0
 
     @property
     def server(self) -> str:
@@ -82,7 +83,11 @@ class EmbeddedClusters:
         return self.directory(name) / "kubeconfig"
 
     def create(
-        self, name: str, progress: Progress = lambda _: None, memory_mb: int = 2048
+        self,
+        name: str,
+        progress: Progress = lambda _: None,
+        memory_mb: int = 2048,
+        cpus: float = 1.0,
     ) -> ClusterInfo:
         if not NAME_RE.match(name):
             raise ClusterError(
@@ -102,6 +107,7 @@ class EmbeddedClusters:
                 datetime.now(UTC).isoformat(timespec="seconds"),
                 uid_base=self._free_uid_base() if os.geteuid() == 0 else 0,
                 memory_mb=memory_mb,
+                cpus=cpus,
             )
             write_kubeconfig(directory / "kubeconfig", name, info.server, credentials)
             self._save(info)
@@ -258,6 +264,8 @@ class EmbeddedClusters:
             str(self.data_dir.resolve()),
             "--memory-mb",
             str(info.memory_mb),
+            "--cpus",
+            str(info.cpus),
         ]
         if info.uid_base:
             command += ["--uid-base", str(info.uid_base)]

@@ -2,9 +2,9 @@
 
 The API server owns the wire protocols (chunked logs, the v5.channel.k8s.io
 exec websocket, SPDY port-forwarding); the node runtime owns processes and
-network namespaces. Part 2 of the embedded cluster implements
-:class:`NodeRuntime`; until one is attached, the streaming subresources
-answer that the pod has no running container.
+network namespaces. :class:`~labplatform.clusters.embedded.node.runtime.EmbeddedNode`
+implements :class:`NodeRuntime`; a server with none attached (a test's)
+answers that the pod has no running container.
 """
 
 from __future__ import annotations

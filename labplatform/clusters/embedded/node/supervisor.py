@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--uid-base", type=int, default=None)
     parser.add_argument("--hide", type=Path, action="append", default=[])
     parser.add_argument("--memory-mb", type=int, default=2048)
+    parser.add_argument("--cpus", type=float, default=1.0)
     args = parser.parse_args()
     configure_logging("json", "INFO")
     spec = sandbox.SandboxSpec(
@@ -42,6 +43,7 @@ def main() -> None:
         hidden=tuple(args.hide),
         uid_base=args.uid_base,
         memory_bytes=args.memory_mb << 20,
+        cpus=args.cpus,
     )
     argv = [
         f"{sandbox.VENV_INSIDE}/bin/python",
