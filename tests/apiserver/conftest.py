@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -139,6 +140,10 @@ def serve_in_thread(
     thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
     thread.start()
     assert ready.wait(20)
+    deadline = time.monotonic() + 20
+    while not holder["server"].started:  # listening, not merely constructed
+        assert time.monotonic() < deadline, "the in-process API server did not start"
+        time.sleep(0.01)
     kubeconfig = directory / "kubeconfig"
     write_kubeconfig(kubeconfig, "in-process", f"https://127.0.0.1:{port}", credentials)
     try:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.apiserver.conftest import LiveCluster, live_cluster
+from tests.apiserver.conftest import KUBECTL, LiveCluster, live_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -27,6 +27,15 @@ class NodeCluster(LiveCluster):
     @property
     def name(self) -> str:
         return self.info.name
+
+    def live_pods(self, selector: str) -> list[dict[str, Any]]:
+        """The pods of ``selector`` that are not on their way out."""
+        pods = self.get("pods", "-l", selector)["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def kubectl_argv(self) -> list[str]:
+        """kubectl for this cluster, for a test that runs it in the background."""
+        return [KUBECTL, "--kubeconfig", str(self.kubeconfig)]
 
     def shell(self, *command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """A command inside the node, as `labplatform cluster shell NAME -- ...` runs it."""

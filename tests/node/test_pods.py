@@ -8,7 +8,6 @@ import subprocess
 import time
 import urllib.request
 
-from tests.apiserver.conftest import KUBECTL
 from tests.helpers import free_port
 from tests.node.conftest import NodeCluster
 
@@ -92,12 +91,29 @@ def test_exec_streams_exit_codes_stdin_and_a_terminal(node: NodeCluster) -> None
                          stdin="hello\n", check=False)  # fmt: skip
     assert piped.stdout == "HELLO\n" and piped.returncode == 7
     # `script` gives kubectl a terminal, so `-it` allocates a real one in the pod.
-    command = shlex.join([*_kubectl(node), "exec", "-it", "box", "--", "tty"])
+    command = shlex.join([*node.kubectl_argv(), "exec", "-it", "box", "--", "tty"])
     tty = subprocess.run(
         ["script", "-qec", command, "/dev/null"],
         capture_output=True, text=True, timeout=30, env={"HOME": str(node.cache_dir)},
     )  # fmt: skip
     assert "/dev/pts/" in tty.stdout, tty.stdout + tty.stderr
+
+
+def test_run_it_rm_attaches_to_an_interactive_shell_and_cleans_up(node: NodeCluster) -> None:
+    """`kubectl run -it --rm`: the pod's own shell on a terminal, the pod gone afterwards."""
+    command = shlex.join(
+        [*node.kubectl_argv(), "run", "-it", "--rm", "scratch", "--image=busybox",
+         "--restart=Never", "--", "sh"]
+    )  # fmt: skip
+    session = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        input="echo from-$(hostname) $(tty)\nexit\n",
+        capture_output=True, text=True, timeout=60, env={"HOME": str(node.cache_dir)},
+    )  # fmt: skip
+    assert "from-scratch /dev/" in session.stdout, session.stdout + session.stderr
+    assert "Cannot set tty process group" not in session.stdout
+    assert 'pod "scratch" deleted' in session.stdout
+    assert "scratch" not in node.kubectl("get", "pods", "-o", "name").stdout
 
 
 def test_port_forward_reaches_a_port_bound_to_the_pods_localhost(node: NodeCluster) -> None:
@@ -110,7 +126,7 @@ def test_port_forward_reaches_a_port_bound_to_the_pods_localhost(node: NodeClust
     node.running_pod("local")
     port = free_port()
     forward = subprocess.Popen(
-        [*_kubectl(node), "port-forward", "pod/local", f"{port}:8080"],
+        [*node.kubectl_argv(), "port-forward", "pod/local", f"{port}:8080"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -241,18 +257,13 @@ def test_deployment_replaces_deleted_pods_and_scales_to_zero_and_back(node: Node
     victim = pods[0]["metadata"]["name"]
     node.kubectl("delete", "pod", victim)
     node.kubectl("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
-    names = {p["metadata"]["name"] for p in node.get("pods", "-l", "app=web")["items"]
-             if not p["metadata"].get("deletionTimestamp")}  # fmt: skip
+    names = {p["metadata"]["name"] for p in node.live_pods("app=web")}
     assert len(names) == 3 and victim not in names
     node.kubectl("scale", "deploy/web", "--replicas=0")
     node.wait_for("no pods", lambda: not node.get("pods", "-l", "app=web")["items"])
     node.kubectl("scale", "deploy/web", "--replicas=2")
     node.kubectl("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
     assert node.kubectl("get", "deploy", "web").stdout.split("\n")[1].split()[1] == "2/2"
-
-
-def _kubectl(node: NodeCluster) -> list[str]:
-    return [KUBECTL, "--kubeconfig", str(node.clusters.kubeconfig(node.name))]
 
 
 def _from(variable: str, source: str, **reference: str) -> dict[str, object]:

@@ -20,6 +20,7 @@ SUBRESOURCES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "scale": ("autoscaling", "v1", "Scale", ("get", "patch", "update")),
     "log": ("", "v1", "Pod", ("get",)),
     "exec": ("", "v1", "PodExecOptions", ("create", "get")),
+    "attach": ("", "v1", "PodAttachOptions", ("create", "get")),
     "portforward": ("", "v1", "PodPortForwardOptions", ("create", "get")),
     "binding": ("", "v1", "Binding", ("create",)),
     "finalize": ("", "", "", ("update",)),

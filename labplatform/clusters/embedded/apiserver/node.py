@@ -56,6 +56,12 @@ class NodeRuntime(Protocol):
         self, pod: dict[str, Any], container: str, command: list[str], tty: bool, stdin: bool
     ) -> ExecProcess: ...
 
+    async def attach(
+        self, pod: dict[str, Any], container: str, tty: bool, stdin: bool
+    ) -> ExecProcess:
+        """The running container's own streams (``kubectl attach``, ``kubectl run -it``)."""
+        ...
+
     async def port_forward(
         self, pod: dict[str, Any], port: int
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -76,7 +76,7 @@ BUILTIN = (
         "pods",
         short_names=("po",),
         categories=("all",),
-        subresources=("status", "log", "exec", "portforward", "binding"),
+        subresources=("status", "log", "exec", "attach", "portforward", "binding"),
     ),
     _core(
         "Service", "services", short_names=("svc",), categories=("all",), subresources=("status",)

@@ -74,6 +74,7 @@ class ApiServer:
             Route("/openapi/v3", self._openapi_index),
             Route("/openapi/v3/{path:path}", self._openapi_document),
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/exec", self._exec),
+            WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/attach", self._attach),
             WebSocketRoute(
                 "/api/v1/namespaces/{namespace}/pods/{name}/portforward", self._port_forward
             ),
@@ -137,6 +138,10 @@ class ApiServer:
     async def _exec(self, websocket: WebSocket) -> None:
         if (pod := await self._pod_for(websocket)) is not None:
             await serve_exec(websocket, pod, self.node)
+
+    async def _attach(self, websocket: WebSocket) -> None:
+        if (pod := await self._pod_for(websocket)) is not None:
+            await serve_exec(websocket, pod, self.node, attach=True)
 
     async def _port_forward(self, websocket: WebSocket) -> None:
         if (pod := await self._pod_for(websocket)) is not None:

@@ -1,4 +1,4 @@
-"""``kubectl exec``: the v5.channel.k8s.io websocket protocol over a node runtime.
+"""``kubectl exec`` and ``attach``: the v5.channel.k8s.io websocket protocol over a node runtime.
 
 Each binary message is one channel byte and a payload: 0 stdin, 1 stdout,
 2 stderr, 3 the final Status, 4 terminal resize (``{"Width", "Height"}``),
@@ -44,8 +44,11 @@ def offered_subprotocols(websocket: WebSocket) -> list[str]:
     return [str(p).strip() for p in websocket.scope.get("subprotocols") or []]
 
 
-async def serve_exec(websocket: WebSocket, pod: dict[str, Any], node: NodeRuntime | None) -> None:
-    """Run the command the query names in the pod and bridge it to the websocket."""
+async def serve_exec(
+    websocket: WebSocket, pod: dict[str, Any], node: NodeRuntime | None, attach: bool = False
+) -> None:
+    """Run the command the query names in the pod (or attach to the container's own streams)
+    and bridge it to the websocket."""
     offered = offered_subprotocols(websocket)
     protocol = next((p for p in SUBPROTOCOLS if p in offered), None)
     await websocket.accept(subprotocol=protocol)
@@ -53,7 +56,7 @@ async def serve_exec(websocket: WebSocket, pod: dict[str, Any], node: NodeRuntim
     try:
         command = query.getlist("command")
         container = _container(pod, query.get("container", ""))
-        if not command:
+        if not command and not attach:
             raise errors.bad_request("you must specify at least 1 command")
         if node is None or pod.get("status", {}).get("phase") != "Running":
             raise errors.bad_request(
@@ -61,12 +64,17 @@ async def serve_exec(websocket: WebSocket, pod: dict[str, Any], node: NodeRuntim
             )
         tty = query.get("tty") == "true"
         want_stdin = query.get("stdin") == "true"
-        process = await node.exec(pod, container, command, tty, want_stdin)
+        if attach:
+            process = await node.attach(pod, container, tty, want_stdin)
+        else:
+            process = await node.exec(pod, container, command, tty, want_stdin)
     except errors.ApiError as exc:
         await _finish(websocket, exc.status())
         return
     exit_code = await _bridge(websocket, process)
-    await _finish(websocket, exec_status(exit_code))
+    # An attached client did not start the process, and kubectl takes a failure
+    # here for a failed attach; exec reports the command's own exit code.
+    await _finish(websocket, exec_status(0 if attach else exit_code))
 
 
 def _container(pod: dict[str, Any], requested: str) -> str:

@@ -25,11 +25,11 @@ import shlex
 import signal
 import struct
 import termios
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from labplatform.clusters.embedded.apiserver.node import LogOptions
 from labplatform.clusters.embedded.node.sandbox import CLUSTER_INSIDE
@@ -109,6 +109,7 @@ def launch_argv(
     working_dir: str,
     env: dict[str, str],
     command: list[str],
+    tty: bool = False,
 ) -> list[str]:
     """The node-side command line that becomes the container."""
     lines = ["set -e"]
@@ -126,7 +127,7 @@ def launch_argv(
         "echo 1000 > /proc/self/oom_score_adj",
         f"prlimit --nproc={MAX_PROCESSES}:{MAX_PROCESSES} --pid $$",
         f"cd {shlex.quote(working_dir or '/')}",
-        f'exec {shlex.join(identity.setpriv())} -- env -i "$@"',
+        f'exec {_terminal(tty)}{shlex.join(identity.setpriv())} -- env -i "$@"',
     ]
     return [
         "nsenter", f"--target={pause_pid}", "--net", "--uts", "--ipc", "--mount", "--",
@@ -138,51 +139,119 @@ def launch_argv(
 
 
 def exec_argv(
-    init_pid: int, identity: Identity, working_dir: str, env: dict[str, str], command: list[str]
+    init_pid: int,
+    identity: Identity,
+    working_dir: str,
+    env: dict[str, str],
+    command: list[str],
+    tty: bool = False,
 ) -> list[str]:
     """``kubectl exec``: the same namespaces, user and environment as the container's PID 1."""
     return [
         # nsenter's --wd would resolve the directory before entering the mount namespace.
         "nsenter", f"--target={init_pid}", "--net", "--uts", "--ipc", "--mount", "--pid", "--",
-        *identity.setpriv(), "--", "env", "-i", f"--chdir={working_dir or '/'}",
+        *_terminal(tty).split(), *identity.setpriv(), "--", "env", "-i", f"--chdir={working_dir or '/'}",
         *(f"{key}={value}" for key, value in env.items()), *command,
     ]  # fmt: skip
+
+
+def _terminal(tty: bool) -> str:
+    """The prefix that gives a process its terminal as controlling one.
+
+    It must run inside the container's PID namespace: a shell whose session
+    leader is outside it cannot set its foreground process group.
+    """
+    return "setsid --ctty " if tty else ""
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+Listener = Callable[[str, bytes | None], None]  # (stream, data), None at the end
+
+
 @dataclass
 class ContainerProcess:
-    """One run of a container: its process, its log, and how it ended."""
+    """One run of a container: its process, its log, its terminal, and how it ended.
+
+    Output is read in chunks as it comes (a shell's prompt has no newline)
+    and goes both to the log and to whoever is attached (``kubectl attach``,
+    ``kubectl run -it``).
+    """
 
     name: str
     proc: asyncio.subprocess.Process
     log_path: Path
+    master: int | None = None  # the container's terminal, when its spec asks for one
     started_at: str = field(default_factory=now_rfc3339)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
     _writer: _LogWriter = field(init=False)
+    _listeners: set[Listener] = field(default_factory=set)
 
     @classmethod
-    async def start(cls, name: str, argv: list[str], log_path: Path) -> ContainerProcess:
+    async def start(
+        cls, name: str, argv: list[str], log_path: Path, tty: bool = False, stdin: bool = False
+    ) -> ContainerProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_bytes(b"")
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-        running = cls(name, proc, log_path)
-        writer = running._writer = _LogWriter(log_path)
-        assert proc.stdout is not None and proc.stderr is not None
+        if tty:
+            master, slave = os.openpty()
+            try:  # the container takes the terminal as its controlling one (see launch_argv)
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
+                )
+            finally:
+                os.close(slave)
+            running = cls(name, proc, log_path, master)
+            streams = [("stdout", terminal_reader(master))]
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+            running = cls(name, proc, log_path)
+            assert proc.stdout is not None and proc.stderr is not None
+            streams = [("stdout", proc.stdout), ("stderr", proc.stderr)]
+        running._writer = _LogWriter(log_path)
         running._pumps = [
-            asyncio.create_task(writer.pump(proc.stdout, "stdout")),
-            asyncio.create_task(writer.pump(proc.stderr, "stderr")),
+            asyncio.create_task(running._pump(stream, reader)) for stream, reader in streams
         ]
         return running
+
+    async def _pump(self, stream: str, reader: asyncio.StreamReader) -> None:
+        with self._writer.path.open("ab") as out:
+            while chunk := await reader.read(65536):
+                chunk = self._writer.write(out, stream, chunk)
+                for listener in list(self._listeners):
+                    listener(stream, chunk)
+            self._writer.write(out, stream, b"", final=True)
+        for listener in list(self._listeners):
+            listener(stream, None)
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.add(listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        self._listeners.discard(listener)
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.master is not None:
+            await asyncio.to_thread(os.write, self.master, data)
+        elif self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.write(data)
+            await self.proc.stdin.drain()
+
+    def close_stdin(self) -> None:
+        if self.master is None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    def resize(self, columns: int, rows: int) -> None:
+        if self.master is not None:
+            set_terminal_size(self.master, columns, rows)
 
     def init_pid(self) -> int | None:
         """The host pid of the container's PID 1 (the child ``unshare --fork`` made)."""
@@ -196,6 +265,9 @@ class ContainerProcess:
         """The exit code as a container runtime reports it: 128 + N for death by signal N."""
         code = await self.proc.wait()
         await asyncio.gather(*self._pumps, return_exceptions=True)
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
         if code == 1 and self._writer.killed:
             return 128 + signal.SIGKILL
         return 128 - code if code < 0 else code
@@ -219,32 +291,108 @@ class ContainerProcess:
         await self.wait()
 
 
+class Attachment:
+    """``kubectl attach``: a view of a running container's streams (an ExecProcess)."""
+
+    def __init__(self, container: ContainerProcess, tty: bool, stdin_once: bool) -> None:
+        self.container = container
+        self.stdout = asyncio.StreamReader()
+        self.stderr = None if tty else asyncio.StreamReader()
+        self.stdin_once = stdin_once
+        container.listen(self._take)
+
+    def _take(self, stream: str, data: bytes | None) -> None:
+        reader = self.stderr if stream == "stderr" and self.stderr is not None else self.stdout
+        if data is None:
+            reader.feed_eof()
+        else:
+            reader.feed_data(data)
+
+    async def write_stdin(self, data: bytes) -> None:
+        await self.container.write_stdin(data)
+
+    async def close_stdin(self) -> None:
+        if self.stdin_once:
+            self.container.close_stdin()
+
+    async def resize(self, columns: int, rows: int) -> None:
+        self.container.resize(columns, rows)
+
+    async def wait(self) -> int:
+        try:
+            return await self.container.wait()
+        finally:
+            self.container.unlisten(self._take)
+
+
+def terminal_reader(master: int) -> asyncio.StreamReader:
+    """A stream of what is written to a terminal's other side; it ends when all close it."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    os.set_blocking(master, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(master, 65536)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: every holder of the terminal has gone
+            data = b""
+        if data:
+            reader.feed_data(data)
+            return
+        loop.remove_reader(master)
+        reader.feed_eof()
+
+    loop.add_reader(master, readable)
+    return reader
+
+
+def set_terminal_size(master: int, columns: int, rows: int) -> None:
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+
 # util-linux's `unshare --fork` re-raises its child's fatal signal on itself, which
 # cannot work for SIGKILL: it says this and exits 1 instead. Seen here, it means the
 # container's PID 1 was killed (by the OOM killer, or `kill -9`).
-_UNSHARE_SIGKILL = b"unshare: sigprocmask unblock failed: Invalid argument\n"
+_UNSHARE_SIGKILL = b"unshare: sigprocmask unblock failed: Invalid argument"
 
 
 class _LogWriter:
+    """CRI log lines from chunks of output: a line is written once it is complete."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.written = 0
         self.killed = False
+        self._partial: dict[str, bytes] = {}
 
-    async def pump(self, stream: asyncio.StreamReader, name: str) -> None:
-        with self.path.open("ab") as out:
-            while line := await stream.readline():
-                if name == "stderr" and line == _UNSHARE_SIGKILL:
-                    self.killed = True
-                    continue
-                if self.written > LOG_LIMIT_BYTES:
-                    continue
-                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                tag = b"F" if line.endswith(b"\n") else b"P"
-                entry = b"%s %s %s %s" % (stamp.encode(), name.encode(), tag, line)
-                out.write(entry if line.endswith(b"\n") else entry + b"\n")
-                out.flush()
-                self.written += len(entry)
+    def write(self, out: BinaryIO, stream: str, chunk: bytes, final: bool = False) -> bytes:
+        """Log ``chunk``; returns what is left of it for viewers (the runtime's own line goes)."""
+        pending = self._partial.pop(stream, b"") + chunk
+        lines = pending.splitlines(keepends=True)
+        if lines and not lines[-1].endswith(b"\n") and not final:
+            self._partial[stream] = lines.pop()
+        shown = []
+        for line in lines:
+            if line.rstrip(b"\r\n") == _UNSHARE_SIGKILL:
+                self.killed = True
+                continue
+            shown.append(line)
+            if self.written > LOG_LIMIT_BYTES:
+                continue
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            complete = line.endswith(b"\n")
+            entry = b"%s %s %s %s" % (
+                stamp.encode(),
+                stream.encode(),
+                b"F" if complete else b"P",
+                line,
+            )
+            out.write(entry if complete else entry + b"\n")
+            self.written += len(entry)
+        out.flush()
+        return chunk if not self.killed else b"".join(shown)
 
 
 async def read_log(path: Path, options: LogOptions, still_running: Any) -> AsyncIterator[bytes]:
@@ -301,14 +449,12 @@ class ExecSession:
     def __init__(self, proc: asyncio.subprocess.Process, master: int | None) -> None:
         self.proc = proc
         self.master = master
+        self.stderr: asyncio.StreamReader | None
         if master is None:
             assert proc.stdout is not None
-            self.stdout = proc.stdout
-            self.stderr = proc.stderr
+            self.stdout, self.stderr = proc.stdout, proc.stderr
         else:
-            self.stdout = asyncio.StreamReader()
-            self.stderr = None
-            asyncio.get_running_loop().add_reader(master, self._read_tty)
+            self.stdout, self.stderr = terminal_reader(master), None
 
     @classmethod
     async def start(cls, argv: list[str], tty: bool, stdin: bool) -> ExecSession:
@@ -322,30 +468,17 @@ class ExecSession:
             )
             return cls(proc, None)
         master, slave = os.openpty()
-        try:
+        try:  # exec_argv(tty=True) makes it the command's controlling terminal
             proc = await asyncio.create_subprocess_exec(
-                "setsid", "--ctty", *argv, stdin=slave, stdout=slave, stderr=slave
+                *argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
             )
         finally:
             os.close(slave)
-        os.set_blocking(master, False)
         return cls(proc, master)
-
-    def _read_tty(self) -> None:
-        assert self.master is not None
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # EIO: every holder of the terminal has gone
-            data = b""
-        if data:
-            self.stdout.feed_data(data)
-            return
-        asyncio.get_running_loop().remove_reader(self.master)
-        self.stdout.feed_eof()
 
     async def write_stdin(self, data: bytes) -> None:
         if self.master is not None:
-            os.write(self.master, data)
+            await asyncio.to_thread(os.write, self.master, data)
         elif self.proc.stdin is not None:
             self.proc.stdin.write(data)
             await self.proc.stdin.drain()
@@ -356,18 +489,17 @@ class ExecSession:
 
     async def resize(self, columns: int, rows: int) -> None:
         if self.master is not None:
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+            set_terminal_size(self.master, columns, rows)
 
     async def wait(self) -> int:
         code = await self.proc.wait()
         if self.master is not None:
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(self._drained(), 1.0)
-            asyncio.get_running_loop().remove_reader(self.master)
+            with contextlib.suppress(TimeoutError):  # what the command wrote last
+                async with asyncio.timeout(1.0):
+                    while not self.stdout.at_eof():
+                        await asyncio.sleep(0.02)
+            with contextlib.suppress(ValueError):
+                asyncio.get_running_loop().remove_reader(self.master)
             os.close(self.master)
             self.master = None
         return code
-
-    async def _drained(self) -> None:
-        while not self.stdout.at_eof():
-            await asyncio.sleep(0.02)

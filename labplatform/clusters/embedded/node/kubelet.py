@@ -328,7 +328,13 @@ class PodWorker:
             return 1
         log_path = self.dir / "logs" / state.name / f"{state.generation}.log"
         state.generation += 1
-        state.running = await ContainerProcess.start(state.name, argv, log_path)
+        state.running = await ContainerProcess.start(
+            state.name,
+            argv,
+            log_path,
+            tty=bool(state.spec.get("tty")),
+            stdin=bool(state.spec.get("stdin")),
+        )
         state.waiting, state.terminated, state.ready = None, None, False
         state.started = not state.spec.get("startupProbe")
         await self._event("Normal", "Created", f"Created container {state.name}")
@@ -378,7 +384,7 @@ class PodWorker:
             mounts.append(Mount(source, mount["mountPath"], bool(mount.get("readOnly"))))
         return launch_argv(
             self.sandbox.pid, mounts, Identity.of(self.pod, spec), spec.get("workingDir", ""),
-            env, argv,
+            env, argv, tty=bool(spec.get("tty")),
         )  # fmt: skip
 
     async def run_in(self, name: str, command: list[str], timeout: float) -> int:

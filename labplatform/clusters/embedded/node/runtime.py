@@ -20,6 +20,7 @@ from labplatform.clusters.embedded.apiserver import errors
 from labplatform.clusters.embedded.apiserver.node import ExecProcess, LogOptions
 from labplatform.clusters.embedded.node import linux
 from labplatform.clusters.embedded.node.containers import (
+    Attachment,
     ExecSession,
     Identity,
     exec_argv,
@@ -94,8 +95,23 @@ class EmbeddedNode:
             state.spec.get("workingDir", ""),
             env,
             command,
+            tty=tty,
         )
         return await ExecSession.start(argv, tty, stdin)
+
+    async def attach(self, pod: Obj, container: str, tty: bool, stdin: bool) -> ExecProcess:
+        _, state = self._container(pod, container)
+        if state.running is None or state.running.proc.returncode is not None:
+            raise errors.bad_request(
+                f"unable to upgrade connection: container {container} not found in pod "
+                f"{pod['metadata']['name']}_{pod['metadata']['namespace']}"
+            )
+        if stdin and not state.spec.get("stdin"):
+            raise errors.bad_request(
+                f"Unable to attach to stdin: container {container} was not started with stdin: true"
+            )
+        stdin_once = bool(state.spec.get("stdinOnce"))
+        return Attachment(state.running, tty and bool(state.spec.get("tty")), stdin_once)
 
     async def port_forward(
         self, pod: Obj, port: int
