@@ -2,10 +2,12 @@
 
 Each cluster is a directory under ``<data_dir>/clusters/<name>`` holding its
 credentials, its object store, its kubeconfig and ``cluster.json``; and one
-API server process, started in a session of its own so it outlives the
-command that created it and is stopped only by ``delete``. The directory is
-the source of truth: a cluster whose process has died shows as ``stopped``
-and ``start`` brings it back with every object it had.
+supervisor process (:mod:`.node.supervisor`), started in a session of its
+own so it outlives the command that created it, which holds the cluster's
+sandbox (API server, node, pods) and is stopped only by ``stop`` or
+``delete``. The directory is the source of truth: a cluster whose process
+has died shows as ``stopped`` and ``start`` brings it back with every object
+it had, its pods started afresh.
 """
 
 from __future__ import annotations

@@ -73,6 +73,11 @@ async def set_up_node() -> None:
         ).encode(),
     )
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+    # Service traffic leaves by the bridge it came in on, which would make the node send
+    # ICMP redirects; they use up the per-host ICMP budget that the "connection refused"
+    # of a Service without endpoints needs, so a client would wait out a timeout instead.
+    for interface in ("all", "default", BRIDGE):
+        Path(f"/proc/sys/net/ipv4/conf/{interface}/send_redirects").write_text("0")
 
 
 class AddressPool:
