@@ -179,12 +179,13 @@ class EmbeddedClusters:
             *(command or ["bash", "--norc", "-i"]),
         ]
 
-    def processes(self, name: str) -> list[int]:
+    def processes(self, name: str) -> Sequence[int]:
         """Host pids of every process of the cluster: supervisor, node and pods."""
         info = self._info(name)
         if not self.running(info):
             return []
-        found, frontier = [], [info.pid]
+        found: list[int] = []
+        frontier = [info.pid]
         while frontier:
             pid = frontier.pop()
             found.append(pid)

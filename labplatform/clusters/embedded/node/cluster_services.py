@@ -107,8 +107,9 @@ async def system_objects(api: Api, node_name: str, address: str, api_port: int) 
     )
     services = registry.by_key("/services")
     if api.store.get("/services", "kube-system", "kube-dns") is None:
+        labels = {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}
         await api.create(services, "kube-system", {
-            "metadata": {"name": "kube-dns", "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS"}},
+            "metadata": {"name": "kube-dns", "labels": labels},
             "spec": {
                 "clusterIP": network.DNS_SERVICE_IP,
                 "ports": [

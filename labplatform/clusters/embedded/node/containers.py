@@ -150,7 +150,8 @@ def exec_argv(
     return [
         # nsenter's --wd would resolve the directory before entering the mount namespace.
         "nsenter", f"--target={init_pid}", "--net", "--uts", "--ipc", "--mount", "--pid", "--",
-        *_terminal(tty).split(), *identity.setpriv(), "--", "env", "-i", f"--chdir={working_dir or '/'}",
+        *_terminal(tty).split(), *identity.setpriv(), "--",
+        "env", "-i", f"--chdir={working_dir or '/'}",
         *(f"{key}={value}" for key, value in env.items()), *command,
     ]  # fmt: skip
 
