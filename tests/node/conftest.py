@@ -1,7 +1,7 @@
 """Real clusters with a running node: pods are processes in their own namespaces.
 
-These tests need root (namespaces, uid ranges, cgroups) and start whole
-clusters, so they carry the ``e2e`` and ``root`` marks.
+The tests that start whole clusters need root (namespaces, uid ranges,
+cgroups) and carry the ``e2e`` and ``root`` marks.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 
 from tests.apiserver.conftest import KUBECTL, LiveCluster, live_cluster
-
-pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 
 class NodeCluster(LiveCluster):

@@ -17,6 +17,8 @@ import pytest
 from labplatform.clusters.embedded.node.sandbox import cgroup_dirs
 from tests.node.conftest import NodeCluster, new_cluster
 
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
 
 @pytest.fixture
 def other(tmp_path: Path) -> Iterator[NodeCluster]:

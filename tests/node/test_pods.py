@@ -8,8 +8,12 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from tests.helpers import free_port
 from tests.node.conftest import NodeCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 WHOAMI = "labplatform/whoami"
 

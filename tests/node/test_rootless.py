@@ -15,6 +15,8 @@ import pytest
 from tests.apiserver.conftest import KUBECTL
 from tests.helpers import VENV_BIN, run_as, unprivileged_user
 
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 

@@ -6,7 +6,11 @@ import json
 import subprocess
 import time
 
+import pytest
+
 from tests.node.conftest import NodeCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 WHOAMI = "labplatform/whoami"
 
