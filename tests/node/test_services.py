@@ -39,6 +39,12 @@ def test_a_service_reaches_every_replica_by_full_and_short_name(node: NodeCluste
             timeout=30,
         )
         assert seen == pods
+    # The API server's proxy subresource: how the course server opens an app in a tab.
+    proxied = node.kubectl("get", "--raw", "/api/v1/namespaces/default/services/web:80/proxy/")
+    assert proxied.stdout.splitlines()[0].removeprefix("Hostname: ") in pods
+    first = sorted(pods)[0]
+    direct = node.kubectl("get", "--raw", f"/api/v1/namespaces/default/pods/{first}/proxy/x?y=1")
+    assert f"Hostname: {first}" in direct.stdout and "GET /x?y=1 " in direct.stdout
     service_ip = node.get("svc", "web")["spec"]["clusterIP"]
     resolved = node.kubectl("exec", "client", "--", "getent", "hosts", "web").stdout.split()
     assert resolved[0] == service_ip and "web.default.svc.cluster.local" in resolved

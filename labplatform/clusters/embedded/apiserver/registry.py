@@ -76,10 +76,14 @@ BUILTIN = (
         "pods",
         short_names=("po",),
         categories=("all",),
-        subresources=("status", "log", "exec", "attach", "portforward", "binding"),
+        subresources=("status", "log", "exec", "attach", "portforward", "proxy", "binding"),
     ),
     _core(
-        "Service", "services", short_names=("svc",), categories=("all",), subresources=("status",)
+        "Service",
+        "services",
+        short_names=("svc",),
+        categories=("all",),
+        subresources=("status", "proxy"),
     ),
     _core("Endpoints", "endpoints", short_names=("ep",)),
     _core("ConfigMap", "configmaps", short_names=("cm",)),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +27,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from labplatform.clusters.embedded.apiserver import discovery, errors, openapi
+from labplatform.clusters.embedded.apiserver import discovery, errors, openapi, proxy
 from labplatform.clusters.embedded.apiserver.api import Api
 from labplatform.clusters.embedded.apiserver.builtin_schemas import (
     BUILTIN_SCHEMAS,
@@ -63,6 +64,7 @@ class ApiServer:
     node: NodeRuntime | None = None
     handlers: ResourceHandlers = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _proxy_client: httpx.AsyncClient | None = None
 
     def app(self) -> Starlette:
         handlers = self.handlers
@@ -77,6 +79,16 @@ class ApiServer:
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/attach", self._attach),
             WebSocketRoute(
                 "/api/v1/namespaces/{namespace}/pods/{name}/portforward", self._port_forward
+            ),
+            Route(
+                "/api/v1/namespaces/{namespace}/{kind:str}/{name}/proxy/{path:path}",
+                self._proxy,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+            ),
+            Route(
+                "/api/v1/namespaces/{namespace}/{kind:str}/{name}/proxy",
+                self._proxy,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
             ),
             Route(
                 "/{path:path}",
@@ -127,6 +139,9 @@ class ApiServer:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
+            if self._proxy_client is not None:
+                await self._proxy_client.aclose()
+                self._proxy_client = None
 
     async def _pod_for(self, websocket: WebSocket) -> dict[str, Any] | None:
         params = websocket.path_params
@@ -142,6 +157,18 @@ class ApiServer:
     async def _attach(self, websocket: WebSocket) -> None:
         if (pod := await self._pod_for(websocket)) is not None:
             await serve_exec(websocket, pod, self.node, attach=True)
+
+    async def _proxy(self, request: Request) -> Response:
+        params = request.path_params
+        if params["kind"] not in ("services", "pods"):
+            return status_response(errors.not_found(params["kind"], params["name"]))
+        try:
+            base = proxy.target(self.api, params["kind"], params["namespace"], params["name"])
+            if self._proxy_client is None:
+                self._proxy_client = httpx.AsyncClient(timeout=proxy.TIMEOUT)
+            return await proxy.forward(request, base, params.get("path", ""), self._proxy_client)
+        except errors.ApiError as exc:
+            return status_response(exc)
 
     async def _port_forward(self, websocket: WebSocket) -> None:
         if (pod := await self._pod_for(websocket)) is not None:
