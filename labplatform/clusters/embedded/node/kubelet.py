@@ -197,20 +197,26 @@ class PodWorker:
         return bool(self.pod["metadata"].get("deletionTimestamp"))
 
     async def _lifecycle(self) -> None:
-        try:
-            await self._live()
-        except Exception as error:
-            log.exception("pod worker failed", extra={"pod": self.describe})
-            await self._event("Warning", "FailedCreatePodSandBox", f"Failed: {error}")
-            raise
-
-    async def _live(self) -> None:
+        """The pod's life, begun again (after a back-off) if making its sandbox fails."""
         await self._event(
             "Normal",
             "Scheduled",
             f"Successfully assigned {self.describe} to {self.node.node_name}",
             component="default-scheduler",
         )
+        delay = 1.0
+        while True:
+            try:
+                await self._live()
+                return
+            except Exception as error:
+                log.exception("pod worker failed", extra={"pod": self.describe})
+                await self._event("Warning", "FailedCreatePodSandBox", f"Failed: {error}")
+                await self._stop_everything(grace=0)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _live(self) -> None:
         await self._write_status()
         await self._images()
         await self._prepare_volumes()
@@ -463,6 +469,17 @@ class PodWorker:
         """Stop the containers (SIGTERM, grace, SIGKILL), free the namespaces, finish deletion."""
         if grace is None:
             grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds", 30))
+        await self._stop_everything(grace)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if delete:
+            namespace, name = ns_name(self.pod)
+            with contextlib.suppress(ApiError):
+                await self.node.api.delete(
+                    self.node.api.registry.by_key(POD_KEY), namespace, name, grace_period=0,
+                    preconditions={"uid": self.uid},
+                )  # fmt: skip
+
+    async def _stop_everything(self, grace: float) -> None:
         running = [c for c in self.containers if c.running and c.running.proc.returncode is None]
         for state in running:
             await self._event("Normal", "Killing", f"Stopping container {state.name}")
@@ -473,14 +490,6 @@ class PodWorker:
         if self.sandbox is not None:
             await network.remove_pod_sandbox(self.sandbox, self.node.addresses)
             self.sandbox = None
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if delete:
-            namespace, name = ns_name(self.pod)
-            with contextlib.suppress(ApiError):
-                await self.node.api.delete(
-                    self.node.api.registry.by_key(POD_KEY), namespace, name, grace_period=0,
-                    preconditions={"uid": self.uid},
-                )  # fmt: skip
 
     # -- status ----------------------------------------------------------------
 
