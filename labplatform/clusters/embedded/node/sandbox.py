@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,12 +190,31 @@ def _join_cgroups(pid: int, spec: SandboxSpec) -> None:
             continue  # no such controller here: the rlimits still hold
 
 
-def remove_cgroups(name: str) -> None:
+def remove_cgroups(name: str, settle: float = 2.0) -> None:
+    """Remove the cluster's cgroups once no process is left in them.
+
+    The kernel may refuse (EBUSY) for a moment after the last process has
+    gone, while it tears the group down; that is waited out for ``settle``.
+    """
     for directory in cgroup_dirs(name):
-        with contextlib.suppress(OSError):
-            directory.rmdir()  # only empty groups go; a live cluster's stay
-            if directory.parent.name == CGROUP_PARENT:
+        deadline = time.monotonic() + settle
+        while directory.exists():
+            try:
+                directory.rmdir()
+            except OSError:
+                if _has_processes(directory) or time.monotonic() > deadline:
+                    break  # a live cluster's group stays
+                time.sleep(0.05)
+        if directory.parent.name == CGROUP_PARENT:
+            with contextlib.suppress(OSError):
                 directory.parent.rmdir()  # the last cluster takes the parent along
+
+
+def _has_processes(directory: Path) -> bool:
+    try:
+        return bool((directory / "cgroup.procs").read_text().strip())
+    except OSError:
+        return False
 
 
 def cgroup_names() -> set[str]:
