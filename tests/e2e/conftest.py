@@ -27,8 +27,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One browser per module: Playwright's sync API keeps an event loop running in this
+    thread while it lives, which would break the asyncio tests a worker runs later."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make setup` installs Debian's chromium")
     with sync_playwright() as pw:

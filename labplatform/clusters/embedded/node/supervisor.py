@@ -95,7 +95,9 @@ async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     try:
         upstream_reader, upstream_writer = await asyncio.open_unix_connection(API_SOCKET)
     except OSError as error:
-        log.warning("API server unreachable", extra={"error": str(error)})
+        # No socket yet is the normal state while the node starts (and is polled for).
+        level = logging.DEBUG if isinstance(error, FileNotFoundError) else logging.WARNING
+        log.log(level, "API server unreachable", extra={"error": str(error)})
         writer.close()
         return
     await asyncio.gather(
