@@ -1,0 +1,63 @@
+"""Envoy's bootstrap: who the proxy is, where pilot is, and the admin port.
+
+Everything else (listeners, routes, clusters, endpoints) comes over ADS.
+pilot is reached on a unix socket when it is on the same machine: a socket
+in the filesystem crosses network namespaces, so no route to pilot is
+needed from inside a pod.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+XDS_CLUSTER = "xds-grpc"
+ADS = {"ads": {}, "resource_api_version": "V3"}
+
+
+def pilot_address(address: str) -> dict[str, Any]:
+    """``unix:/path`` or ``host:port`` as an Envoy address."""
+    if address.startswith("unix:"):
+        return {"pipe": {"path": address.removeprefix("unix:")}}
+    host, _, port = address.rpartition(":")
+    return {"socket_address": {"address": host, "port_value": int(port)}}
+
+
+def bootstrap(node_id: str, cluster: str, pilot: str, admin_port: int) -> dict[str, Any]:
+    return {
+        "node": {"id": node_id, "cluster": cluster},
+        "admin": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}
+        },
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+                "set_node_on_first_message_only": True,
+            },
+            "lds_config": ADS,
+            "cds_config": ADS,
+        },
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": XDS_CLUSTER,
+                    "type": "STATIC",
+                    "connect_timeout": "1s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": XDS_CLUSTER,
+                        "endpoints": [
+                            {"lb_endpoints": [{"endpoint": {"address": pilot_address(pilot)}}]}
+                        ],
+                    },
+                }
+            ]
+        },
+    }

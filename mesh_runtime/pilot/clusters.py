@@ -1,0 +1,148 @@
+"""Envoy clusters: one per service port, and one per DestinationRule subset of it.
+
+Names follow Istio (``outbound|80|v1|reviews.default.svc.cluster.local``)
+so ``meshctl proxy-config cluster`` reads like ``istioctl``'s. A
+DestinationRule's traffic policy (load balancer, connection pool, outlier
+detection) applies to the service's clusters, a subset's own policy to
+that subset's, and a ``portLevelSettings`` entry to its port, in Istio's
+order of precedence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mesh_runtime.pilot.model import MeshModel, Service, ServicePort
+
+Obj = dict[str, Any]
+ADS = {"ads": {}, "resource_api_version": "V3"}
+HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+LB_POLICIES = {
+    "ROUND_ROBIN": "ROUND_ROBIN",
+    "LEAST_REQUEST": "LEAST_REQUEST",
+    "LEAST_CONN": "LEAST_REQUEST",
+    "RANDOM": "RANDOM",
+    "PASSTHROUGH": "CLUSTER_PROVIDED",
+}
+
+
+def cluster_name(host: str, port: int, subset: str = "") -> str:
+    return f"outbound|{port}|{subset}|{host}"
+
+
+def build_clusters(model: MeshModel) -> list[Obj]:
+    clusters = []
+    for service in model.services.values():
+        rule = model.destination_rule(service.host)
+        spec = (rule or {}).get("spec", {})
+        for port in service.ports:
+            policy = _port_policy(spec.get("trafficPolicy") or {}, port.port)
+            clusters.append(_cluster(service, port, "", policy))
+            for subset in spec.get("subsets") or []:
+                merged = {**policy, **_port_policy(subset.get("trafficPolicy") or {}, port.port)}
+                clusters.append(_cluster(service, port, subset["name"], merged))
+    return clusters
+
+
+def _port_policy(policy: Obj, port: int) -> Obj:
+    """The policy for ``port``: a matching portLevelSettings entry replaces the top level."""
+    for level in policy.get("portLevelSettings") or []:
+        if (level.get("port") or {}).get("number") == port:
+            return {k: v for k, v in level.items() if k != "port"}
+    return {k: v for k, v in policy.items() if k != "portLevelSettings"}
+
+
+def _cluster(service: Service, port: ServicePort, subset: str, policy: Obj) -> Obj:
+    name = cluster_name(service.host, port.port, subset)
+    cluster: Obj = {
+        "name": name,
+        "type": "EDS",
+        "eds_cluster_config": {"eds_config": ADS, "service_name": name},
+        "connect_timeout": "10s",
+        "lb_policy": "ROUND_ROBIN",
+        "common_lb_config": {},
+        "metadata": {
+            "filter_metadata": {
+                "istio": {"services": [{"host": service.host, "name": service.name,
+                                        "namespace": service.namespace}], "subset": subset}
+            }
+        },
+    }  # fmt: skip
+    if port.protocol == "HTTP":
+        cluster["typed_extension_protocol_options"] = {
+            HTTP_OPTIONS: {
+                "@type": f"type.googleapis.com/{HTTP_OPTIONS}",
+                "use_downstream_protocol_config": {
+                    "http_protocol_options": {},
+                    "http2_protocol_options": {},
+                },
+                **_http_pool(policy.get("connectionPool") or {}),
+            }
+        }
+    _load_balancer(cluster, policy.get("loadBalancer") or {})
+    _connection_pool(cluster, policy.get("connectionPool") or {})
+    _outlier_detection(cluster, policy.get("outlierDetection"))
+    return cluster
+
+
+def _load_balancer(cluster: Obj, balancer: Obj) -> None:
+    if "simple" in balancer:
+        cluster["lb_policy"] = LB_POLICIES.get(balancer["simple"], "ROUND_ROBIN")
+        return
+    hashing = balancer.get("consistentHash")
+    if hashing:
+        cluster["lb_policy"] = "RING_HASH"
+        cluster["ring_hash_lb_config"] = {
+            "minimum_ring_size": str(hashing.get("minimumRingSize", 1024))
+        }
+
+
+def _connection_pool(cluster: Obj, pool: Obj) -> None:
+    tcp, http = pool.get("tcp") or {}, pool.get("http") or {}
+    thresholds: Obj = {}
+    if "maxConnections" in tcp:
+        thresholds["max_connections"] = tcp["maxConnections"]
+    if "http1MaxPendingRequests" in http:
+        thresholds["max_pending_requests"] = http["http1MaxPendingRequests"]
+    if "http2MaxRequests" in http:
+        thresholds["max_requests"] = http["http2MaxRequests"]
+    if "maxRetries" in http:
+        thresholds["max_retries"] = http["maxRetries"]
+    if thresholds:
+        cluster["circuit_breakers"] = {"thresholds": [thresholds]}
+    if "connectTimeout" in tcp:
+        cluster["connect_timeout"] = tcp["connectTimeout"]
+
+
+def _http_pool(pool: Obj) -> Obj:
+    http = pool.get("http") or {}
+    options: Obj = {}
+    if "maxRequestsPerConnection" in http:
+        options["common_http_protocol_options"] = {
+            "max_requests_per_connection": http["maxRequestsPerConnection"]
+        }
+    if "idleTimeout" in http:
+        options.setdefault("common_http_protocol_options", {})["idle_timeout"] = http["idleTimeout"]
+    return options
+
+
+def _outlier_detection(cluster: Obj, outlier: Obj | None) -> None:
+    if not outlier:
+        return
+    errors = outlier.get("consecutive5xxErrors", outlier.get("consecutiveErrors"))
+    detection: Obj = {
+        "interval": outlier.get("interval", "10s"),
+        "base_ejection_time": outlier.get("baseEjectionTime", "30s"),
+        "max_ejection_percent": outlier.get("maxEjectionPercent", 10),
+        "enforcing_consecutive_5xx": 100 if errors else 0,
+        "enforcing_success_rate": 0,
+    }
+    if errors:
+        detection["consecutive_5xx"] = errors
+    if "consecutiveGatewayErrors" in outlier:
+        detection["consecutive_gateway_failure"] = outlier["consecutiveGatewayErrors"]
+        detection["enforcing_consecutive_gateway_failure"] = 100
+    cluster["outlier_detection"] = detection
+    cluster["common_lb_config"]["healthy_panic_threshold"] = {
+        "value": outlier.get("minHealthPercent", 0)
+    }

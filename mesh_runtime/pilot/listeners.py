@@ -1,0 +1,108 @@
+"""Envoy listeners: where a proxy takes traffic in and which route configuration it uses.
+
+A sidecar (``capture=True``) takes every outbound connection on
+``virtualOutbound`` (15001, where the capture rules send them) and hands
+it by original destination port to a listener per HTTP service port
+(``0.0.0.0_80``, not bound itself), whose routes come over RDS; anything
+else passes through to where it was going. Without capture (a gateway, or
+a proxy in front of a test), the per-port listeners bind themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mesh_runtime.pilot.clusters import ADS
+from mesh_runtime.pilot.model import MeshModel
+
+Obj = dict[str, Any]
+OUTBOUND_PORT = 15001
+PASSTHROUGH = "PassthroughCluster"
+HCM_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+    "HttpConnectionManager"
+)
+
+
+def build_listeners(model: MeshModel, capture: bool = True, address: str = "0.0.0.0") -> list[Obj]:
+    ports = sorted(
+        {p.port for s in model.services.values() for p in s.ports if p.protocol == "HTTP"}
+    )
+    listeners = [_http_listener(address, port, bind=not capture) for port in ports]
+    if capture:
+        listeners.append(_virtual_outbound())
+    return listeners
+
+
+def passthrough_cluster() -> Obj:
+    """Where traffic to a destination the mesh does not know goes: where it was going."""
+    return {
+        "name": PASSTHROUGH,
+        "type": "ORIGINAL_DST",
+        "lb_policy": "CLUSTER_PROVIDED",
+        "connect_timeout": "10s",
+    }
+
+
+def _http_listener(address: str, port: int, bind: bool) -> Obj:
+    return {
+        "name": f"{address}_{port}",
+        "address": {"socket_address": {"address": address, "port_value": port}},
+        "bind_to_port": bind,
+        "traffic_direction": "OUTBOUND",
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": HCM_TYPE,
+                            "stat_prefix": f"outbound_{address}_{port}",
+                            "rds": {"route_config_name": str(port), "config_source": ADS},
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.fault",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/"
+                                        "envoy.extensions.filters.http.fault.v3.HTTPFault"
+                                    },
+                                },
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/"
+                                        "envoy.extensions.filters.http.router.v3.Router"
+                                    },
+                                },
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _virtual_outbound() -> Obj:
+    return {
+        "name": "virtualOutbound",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": OUTBOUND_PORT}},
+        "use_original_dst": True,
+        "traffic_direction": "OUTBOUND",
+        "filter_chains": [
+            {
+                "name": "virtualOutbound-catchall-tcp",
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.tcp_proxy",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                            "stat_prefix": PASSTHROUGH,
+                            "cluster": PASSTHROUGH,
+                        },
+                    }
+                ],
+            }
+        ],
+    }

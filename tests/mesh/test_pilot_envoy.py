@@ -1,0 +1,244 @@
+"""pilot against a real Envoy: Istio's traffic rules, served over gRPC ADS, change real traffic.
+
+Two backends play ``reviews`` v1 and v2 on loopback addresses; Envoy runs
+as a router (listeners bound, no capture) with pilot's ADS on a unix socket.
+Each test changes the model as the Kubernetes watches will, pushes, and
+measures what a client sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import math
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.envoy import envoy_binary
+from mesh_runtime.agent.bootstrap import bootstrap
+from mesh_runtime.pilot import ads
+from mesh_runtime.pilot.model import MeshModel
+from mesh_runtime.pilot.snapshot import build_snapshot
+from tests.helpers import free_port
+
+Obj = dict[str, Any]
+
+
+class Version(BaseHTTPRequestHandler):
+    """Answers with its version and the headers it got (like Istio's sample services)."""
+
+    version = ""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"version": self.version, "headers": dict(self.headers)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class Mesh:
+    model: MeshModel
+    server: ads.AdsServer
+    loop: asyncio.AbstractEventLoop
+    port: int  # the service port, which the router listens on
+    admin: int
+
+    def change(self, *rules: Obj) -> None:
+        def apply() -> None:
+            for rule in rules:
+                self.model.set_rule(rule)
+            self.server.push()
+
+        self.loop.call_soon_threadsafe(apply)
+
+    def get(self, headers: dict[str, str] | None = None) -> tuple[int, Obj | str, float]:
+        began = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", "/", headers={"Host": "reviews", **(headers or {})})
+            reply = conn.getresponse()
+            body = reply.read().decode()
+        finally:
+            conn.close()
+        took = time.monotonic() - began
+        try:
+            return reply.status, json.loads(body), took
+        except json.JSONDecodeError:
+            return reply.status, body, took
+
+    def versions(self, count: int, headers: dict[str, str] | None = None) -> list[str]:
+        found = []
+        for _ in range(count):
+            status, body, _ = self.get(headers)
+            found.append(
+                body["version"] if status == 200 and isinstance(body, dict) else str(status)
+            )
+        return found
+
+    def until(self, what: str, check: Any, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+
+def backend(address: str, version: str) -> tuple[ThreadingHTTPServer, int]:
+    handler = type(f"Version{version}", (Version,), {"version": version})
+    server = ThreadingHTTPServer((address, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[Mesh]:
+    v1, v1_port = backend("127.0.0.1", "v1")
+    v2, v2_port = backend("127.0.0.2", "v2")
+    port, admin = free_port(), free_port()
+    model = MeshModel()
+    model.set_service(
+        {
+            "metadata": {"name": "reviews", "namespace": "default"},
+            "spec": {"clusterIP": "", "ports": [{"name": "http", "port": port}]},
+        }
+    )
+    model.set_endpoints({"metadata": {"name": "reviews", "namespace": "default"}, "subsets": [
+        {"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "http", "port": v1_port}]},
+        {"addresses": [{"ip": "127.0.0.2"}], "ports": [{"name": "http", "port": v2_port}]},
+    ]})  # fmt: skip
+    for ip, version in (("127.0.0.1", "v1"), ("127.0.0.2", "v2")):
+        model.set_pod({"metadata": {"name": f"reviews-{version}", "namespace": "default",
+                                    "labels": {"app": "reviews", "version": version}},
+                       "status": {"podIP": ip}})  # fmt: skip
+    server = ads.AdsServer(lambda proxy: build_snapshot(model, proxy))
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    socket_path = tmp_path / "pilot.sock"
+    grpc_server = asyncio.run_coroutine_threadsafe(
+        ads.serve(server, f"unix:{socket_path}"), loop
+    ).result(10)
+    config = tmp_path / "envoy.json"
+    node = f"router~127.0.0.1~router-{uuid.uuid4().hex[:6]}.default~default.svc.cluster.local"
+    config.write_text(json.dumps(bootstrap(node, "router", f"unix:{socket_path}", admin)))
+    envoy = subprocess.Popen(
+        [str(envoy_binary()), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
+         "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "envoy.log").open("w"),
+    )  # fmt: skip
+    live = Mesh(model, server, loop, port, admin)
+    try:
+        live.until("Envoy to serve the listener", lambda: _answers(live), timeout=20)
+        yield live
+    finally:
+        envoy.terminate()
+        envoy.wait(timeout=10)
+        asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        v1.shutdown()
+        v2.shutdown()
+
+
+def _answers(mesh: Mesh) -> bool:
+    try:
+        return mesh.get()[0] == 200
+    except OSError:
+        return False
+
+
+SUBSETS = {
+    "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+    "metadata": {"name": "reviews", "namespace": "default"},
+    "spec": {"host": "reviews", "subsets": [{"name": "v1", "labels": {"version": "v1"}},
+                                            {"name": "v2", "labels": {"version": "v2"}}]},
+}  # fmt: skip
+
+
+def virtual_service(*http: Obj) -> Obj:
+    return {
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": "reviews", "namespace": "default"},
+        "spec": {"hosts": ["reviews"], "http": list(http)},
+    }  # fmt: skip
+
+
+def to(subset: str, weight: int | None = None) -> Obj:
+    destination: Obj = {"destination": {"host": "reviews", "subset": subset}}
+    return destination if weight is None else {**destination, "weight": weight}
+
+
+def within_binomial(count: int, total: int, p: float, z: float = 2.576) -> bool:
+    """``count`` of ``total`` is within the 99% normal interval of Binomial(total, p)."""
+    sigma = math.sqrt(total * p * (1 - p))
+    return abs(count - total * p) <= z * sigma
+
+
+def test_without_rules_both_versions_answer(mesh: Mesh) -> None:
+    assert set(mesh.versions(40)) == {"v1", "v2"}
+
+
+def test_all_to_v1_then_a_header_sends_one_user_to_v2(mesh: Mesh) -> None:
+    mesh.change(SUBSETS, virtual_service({"route": [to("v1")]}))
+    mesh.until("all traffic on v1", lambda: set(mesh.versions(20)) == {"v1"})
+    mesh.change(virtual_service(
+        {"match": [{"headers": {"end-user": {"exact": "jason"}}}], "route": [to("v2")]},
+        {"route": [to("v1")]},
+    ))  # fmt: skip
+    mesh.until("jason on v2", lambda: set(mesh.versions(10, {"end-user": "jason"})) == {"v2"})
+    assert set(mesh.versions(30)) == {"v1"}
+    assert set(mesh.versions(10, {"end-user": "someone"})) == {"v1"}
+
+
+@pytest.mark.parametrize("v2_share", [50, 20])
+def test_weighted_split_is_binomially_right(mesh: Mesh, v2_share: int) -> None:
+    mesh.change(SUBSETS, virtual_service({"route": [to("v1", 100 - v2_share), to("v2", v2_share)]}))
+    mesh.until("both subsets in rotation", lambda: "v2" in mesh.versions(20))
+    versions = mesh.versions(400)
+    assert set(versions) == {"v1", "v2"}
+    assert within_binomial(versions.count("v2"), 400, v2_share / 100), versions.count("v2")
+
+
+def test_fault_delay_and_abort(mesh: Mesh) -> None:
+    mesh.change(SUBSETS, virtual_service({
+        "fault": {"delay": {"fixedDelay": "0.5s", "percentage": {"value": 100}}},
+        "route": [to("v1")],
+    }))  # fmt: skip
+    mesh.until("the delay", lambda: mesh.get()[2] > 0.4)
+    took = [mesh.get()[2] for _ in range(5)]
+    assert all(0.45 <= t <= 0.6 for t in took), took  # 0.5 s within 10% (plus the call)
+    mesh.change(virtual_service({
+        "fault": {"abort": {"httpStatus": 418, "percentage": {"value": 50}}},
+        "route": [to("v1")],
+    }))  # fmt: skip
+    mesh.until("the abort", lambda: "418" in mesh.versions(10))
+    outcomes = mesh.versions(400)
+    assert set(outcomes) == {"v1", "418"}
+    assert within_binomial(outcomes.count("418"), 400, 0.5)
+
+
+def test_a_rejected_rule_leaves_the_last_good_one_serving(mesh: Mesh) -> None:
+    mesh.change(SUBSETS, virtual_service({"route": [to("v2")]}))
+    mesh.until("all traffic on v2", lambda: set(mesh.versions(10)) == {"v2"})
+    broken = {"match": [{"uri": {"regex": "(unclosed"}}], "route": [to("v1")]}
+    mesh.change(virtual_service(broken, {"route": [to("v1")]}))
+
+    def nacked() -> bool:
+        statuses = [s.status() for s in list(mesh.server.streams.values())]
+        return any(str(s.get("RDS", "")).startswith("NACK") for s in statuses)
+
+    mesh.until("Envoy to reject the routes", nacked)
+    assert set(mesh.versions(20)) == {"v2"}  # the previous routes keep serving
