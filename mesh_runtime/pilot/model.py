@@ -108,6 +108,17 @@ class MeshModel:
     def delete_rule(self, kind: str, namespace: str, name: str) -> None:
         self._rules.pop((kind, namespace, name), None)
 
+    def clear(self, kind: str) -> None:
+        """Forget every object of ``kind`` (before a fresh listing replaces them)."""
+        if kind == "Service":
+            self.services.clear()
+        elif kind == "Endpoints":
+            self._endpoints.clear()
+        elif kind == "Pod":
+            self._pods.clear()
+        else:
+            self._rules = {key: rule for key, rule in self._rules.items() if key[0] != kind}
+
     # -- queries ------------------------------------------------------------
 
     def endpoints(self, service: Service) -> list[Endpoint]:

@@ -9,46 +9,23 @@ measures what a client sees.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import json
 import math
-import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labkit.envoy import envoy_binary
-from mesh_runtime.agent.bootstrap import bootstrap
 from mesh_runtime.pilot import ads
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.snapshot import build_snapshot
 from tests.helpers import free_port
+from tests.mesh.conftest import backend, get, start_envoy, until, versions
 
 Obj = dict[str, Any]
-
-
-class Version(BaseHTTPRequestHandler):
-    """Answers with its version and the headers it got (like Istio's sample services)."""
-
-    version = ""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"version": self.version, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @dataclass
@@ -68,41 +45,13 @@ class Mesh:
         self.loop.call_soon_threadsafe(apply)
 
     def get(self, headers: dict[str, str] | None = None) -> tuple[int, Obj | str, float]:
-        began = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", "/", headers={"Host": "reviews", **(headers or {})})
-            reply = conn.getresponse()
-            body = reply.read().decode()
-        finally:
-            conn.close()
-        took = time.monotonic() - began
-        try:
-            return reply.status, json.loads(body), took
-        except json.JSONDecodeError:
-            return reply.status, body, took
+        return get(self.port, headers=headers)
 
     def versions(self, count: int, headers: dict[str, str] | None = None) -> list[str]:
-        found = []
-        for _ in range(count):
-            status, body, _ = self.get(headers)
-            found.append(
-                body["version"] if status == 200 and isinstance(body, dict) else str(status)
-            )
-        return found
+        return versions(self.port, count, headers)
 
     def until(self, what: str, check: Any, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.05)
-
-
-def backend(address: str, version: str) -> tuple[ThreadingHTTPServer, int]:
-    handler = type(f"Version{version}", (Version,), {"version": version})
-    server = ThreadingHTTPServer((address, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
+        until(what, check, timeout)
 
 
 @pytest.fixture
@@ -132,14 +81,8 @@ def mesh(tmp_path: Path) -> Iterator[Mesh]:
     grpc_server = asyncio.run_coroutine_threadsafe(
         ads.serve(server, f"unix:{socket_path}"), loop
     ).result(10)
-    config = tmp_path / "envoy.json"
     node = f"router~127.0.0.1~router-{uuid.uuid4().hex[:6]}.default~default.svc.cluster.local"
-    config.write_text(json.dumps(bootstrap(node, "router", f"unix:{socket_path}", admin)))
-    envoy = subprocess.Popen(
-        [str(envoy_binary()), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
-         "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "envoy.log").open("w"),
-    )  # fmt: skip
+    envoy = start_envoy(tmp_path, node, f"unix:{socket_path}", admin)
     live = Mesh(model, server, loop, port, admin)
     try:
         live.until("Envoy to serve the listener", lambda: _answers(live), timeout=20)

@@ -1,0 +1,111 @@
+"""Run pilot: ``python -m mesh_runtime.pilot`` (the ``labplatform/pilot`` image).
+
+It watches the cluster through the Kubernetes API (in-cluster credentials,
+or ``--kubeconfig``), serves ADS to the proxies, and answers on its debug
+port like istiod: ``/ready`` once every kind has been listed,
+``/debug/syncz`` (each proxy's SYNCED/STALE/NACK per type),
+``/debug/configz`` (the rules it translates) and
+``/debug/config_dump?proxy=ID`` (what it serves that proxy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import uvicorn
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from labkit.logs import configure_logging
+from mesh_runtime.pilot import ads
+from mesh_runtime.pilot.model import MeshModel
+from mesh_runtime.pilot.snapshot import build_snapshot
+from mesh_runtime.pilot.watch import Watcher
+
+log = logging.getLogger("mesh_runtime.pilot")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kubeconfig", help="outside a cluster: the kubeconfig to use")
+    parser.add_argument("--xds-address", default="0.0.0.0:15010", help="HOST:PORT or unix:PATH")
+    parser.add_argument("--debug-host", default="0.0.0.0")
+    parser.add_argument("--debug-port", type=int, default=15014)
+    parser.add_argument("--log-format", choices=("json", "kv"), default="json")
+    args = parser.parse_args()
+    configure_logging(args.log_format, "INFO")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(args.kubeconfig, args.xds_address, args.debug_host, args.debug_port))
+
+
+async def run(kubeconfig: str | None, xds_address: str, debug_host: str, debug_port: int) -> None:
+    if kubeconfig:
+        api_client = k8s_config.new_client_from_config(config_file=kubeconfig)
+    else:
+        k8s_config.load_incluster_config()
+        api_client = k8s.ApiClient()
+    model = MeshModel()
+    server = ads.AdsServer(lambda proxy: build_snapshot(model, proxy))
+    grpc_server = await ads.serve(server, xds_address)
+    watcher = Watcher(api_client, model, asyncio.get_running_loop(), server.push)
+    watcher.start()
+    debug = uvicorn.Server(
+        uvicorn.Config(
+            debug_app(model, server, watcher),
+            host=debug_host,
+            port=debug_port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    try:
+        await debug.serve()
+    finally:
+        watcher.stop()
+        await grpc_server.stop(grace=2)
+        api_client.close()
+
+
+def debug_app(model: MeshModel, server: ads.AdsServer, watcher: Watcher) -> Starlette:
+    async def ready(_: Request) -> Response:
+        if watcher.synced.is_set():
+            return PlainTextResponse("ok")
+        return PlainTextResponse("not synced with the API server yet", status_code=503)
+
+    async def syncz(_: Request) -> Response:
+        return JSONResponse([stream.status() for stream in list(server.streams.values())])
+
+    async def configz(_: Request) -> Response:
+        rules: list[Any] = [*model.rules("VirtualService"), *model.rules("DestinationRule")]
+        return JSONResponse(rules)
+
+    async def config_dump(request: Request) -> Response:
+        proxy_id = request.query_params.get("proxy", "")
+        stream = server.streams.get(proxy_id)
+        if stream is None:
+            return JSONResponse({"error": f"no proxy {proxy_id!r} is connected"}, status_code=404)
+        snapshot = build_snapshot(model, stream.proxy)
+        return JSONResponse(
+            {type_url: list(typed.source.values()) for type_url, typed in snapshot.items()}
+        )
+
+    return Starlette(
+        routes=[
+            Route("/ready", ready),
+            Route("/debug/syncz", syncz),
+            Route("/debug/configz", configz),
+            Route("/debug/config_dump", config_dump),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

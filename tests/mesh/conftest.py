@@ -1,0 +1,94 @@
+"""Envoy, backends and a client for the mesh tests: real processes on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from labkit.envoy import envoy_binary
+from mesh_runtime.agent.bootstrap import bootstrap
+
+Obj = dict[str, Any]
+
+
+class Version(BaseHTTPRequestHandler):
+    """Answers with its version and the headers it got (like Istio's sample services)."""
+
+    version = ""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"version": self.version, "headers": dict(self.headers)}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def backend(address: str, version: str) -> tuple[ThreadingHTTPServer, int]:
+    handler = type(f"Version{version}", (Version,), {"version": version})
+    server = ThreadingHTTPServer((address, 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def start_envoy(
+    directory: Path, node_id: str, pilot: str, admin_port: int
+) -> subprocess.Popen[bytes]:
+    """Envoy with pilot's ADS as its only source of configuration."""
+    config = directory / "envoy.json"
+    config.write_text(json.dumps(bootstrap(node_id, "router", pilot, admin_port)))
+    return subprocess.Popen(
+        [str(envoy_binary()), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
+         "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=(directory / "envoy.log").open("w"),
+    )  # fmt: skip
+
+
+def get(
+    port: int, host: str = "reviews", headers: dict[str, str] | None = None
+) -> tuple[int, Obj | str, float]:
+    """One request through the router; (status, JSON body or text, seconds)."""
+    began = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/", headers={"Host": host, **(headers or {})})
+        reply = conn.getresponse()
+        body = reply.read().decode()
+    finally:
+        conn.close()
+    took = time.monotonic() - began
+    try:
+        return reply.status, json.loads(body), took
+    except json.JSONDecodeError:
+        return reply.status, body, took
+
+
+def versions(port: int, count: int, headers: dict[str, str] | None = None) -> list[str]:
+    """What answered each of ``count`` requests: a version, or the status when it failed."""
+    found = []
+    for _ in range(count):
+        try:
+            status, body, _ = get(port, headers=headers)
+        except OSError:
+            found.append("unreachable")
+            continue
+        found.append(body["version"] if status == 200 and isinstance(body, dict) else str(status))
+    return found
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
