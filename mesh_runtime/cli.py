@@ -1,15 +1,29 @@
-"""``meshctl``: the mesh's istioctl. Subcommands arrive with the parts they drive."""
+"""``meshctl``: the mesh's istioctl."""
 
 from __future__ import annotations
 
+import sys
+from importlib import resources
+from typing import Any
+
 import click
+import yaml
 
 from labkit.envoy import EnvoyNotFoundError, envoy_version
+
+DEFAULT_PILOT = "istiod.istio-system.svc:15010"
+SYNCZ = "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug/syncz"
+TYPES = ("CDS", "LDS", "EDS", "RDS")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Inspect and operate the service mesh of a lab cluster."""
+
+
+kubeconfig_option = click.option(
+    "--kubeconfig", envvar="KUBECONFIG", help="the cluster's kubeconfig (default: $KUBECONFIG)"
+)
 
 
 @main.command()
@@ -22,3 +36,53 @@ def version() -> None:
         click.echo(f"envoy {envoy_version()}")
     except EnvoyNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@kubeconfig_option
+def install(kubeconfig: str | None) -> None:
+    """Install the control plane (istio-system: istiod) into the cluster."""
+    from mesh_runtime import kube
+
+    manifest = resources.files("mesh_runtime").joinpath("manifests/istio-system.yaml")
+    documents = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
+    with kube.api_client(kubeconfig) as client:
+        for applied in kube.apply(client, documents):
+            click.echo(f"{applied} applied")
+    click.echo("the control plane is installed; `meshctl proxy-status` lists connected proxies")
+
+
+@main.command("kube-inject")
+@click.option("-f", "--filename", type=click.File(), required=True, help="manifest, or - for stdin")
+@click.option("--pilot", default=DEFAULT_PILOT, show_default=True, help="where proxies find pilot")
+def kube_inject(filename: Any, pilot: str) -> None:
+    """Add the sidecar to every pod in a manifest and print it (like istioctl kube-inject)."""
+    from mesh_runtime.inject import inject
+
+    try:
+        documents = [d for d in yaml.safe_load_all(filename) if d]
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{filename.name}: not valid YAML: {exc}") from None
+    yaml.safe_dump_all([inject(d, pilot) for d in documents], sys.stdout, sort_keys=False)
+
+
+@main.command("proxy-status")
+@kubeconfig_option
+def proxy_status(kubeconfig: str | None) -> None:
+    """Each proxy's sync state per xDS type: SYNCED, STALE, or NACK with Envoy's reason."""
+    from kubernetes.client.exceptions import ApiException
+
+    from mesh_runtime import kube
+
+    with kube.api_client(kubeconfig) as client:
+        try:
+            statuses = kube.get_raw(client, SYNCZ)
+        except ApiException as exc:
+            raise click.ClickException(
+                f"pilot did not answer ({exc.status} {exc.reason}): is the mesh installed? "
+                "(`meshctl install`)"
+            ) from None
+    click.echo(f"{'NAME':<50} " + " ".join(f"{t:<8}" for t in TYPES))
+    for status in sorted(statuses, key=lambda s: s["proxy"]):
+        name = status["proxy"].split("~")[2] if status["proxy"].count("~") == 3 else status["proxy"]
+        click.echo(f"{name:<50} " + " ".join(f"{status.get(t, '-'):<8}" for t in TYPES))

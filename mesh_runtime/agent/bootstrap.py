@@ -22,6 +22,13 @@ def pilot_address(address: str) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": int(port)}}
 
 
+def _literal(address: str) -> bool:
+    if address.startswith("unix:"):
+        return True
+    host = address.rpartition(":")[0]
+    return host.replace(".", "").isdigit()
+
+
 def bootstrap(node_id: str, cluster: str, pilot: str, admin_port: int) -> dict[str, Any]:
     return {
         "node": {"id": node_id, "cluster": cluster},
@@ -42,7 +49,8 @@ def bootstrap(node_id: str, cluster: str, pilot: str, admin_port: int) -> dict[s
             "clusters": [
                 {
                     "name": XDS_CLUSTER,
-                    "type": "STATIC",
+                    # a name (istiod.istio-system.svc) is looked up through the pod's DNS
+                    "type": "STATIC" if _literal(pilot) else "STRICT_DNS",
                     "connect_timeout": "1s",
                     "typed_extension_protocol_options": {
                         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {

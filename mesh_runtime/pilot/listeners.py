@@ -17,7 +17,9 @@ from mesh_runtime.pilot.model import MeshModel
 
 Obj = dict[str, Any]
 OUTBOUND_PORT = 15001
+INBOUND_PORT = 15006
 PASSTHROUGH = "PassthroughCluster"
+INBOUND_PASSTHROUGH = "InboundPassthroughClusterIpv4"
 HCM_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
     "HttpConnectionManager"
@@ -30,18 +32,25 @@ def build_listeners(model: MeshModel, capture: bool = True, address: str = "0.0.
     )
     listeners = [_http_listener(address, port, bind=not capture) for port in ports]
     if capture:
-        listeners.append(_virtual_outbound())
+        listeners += [_virtual_outbound(), _virtual_inbound()]
     return listeners
 
 
-def passthrough_cluster() -> Obj:
-    """Where traffic to a destination the mesh does not know goes: where it was going."""
-    return {
-        "name": PASSTHROUGH,
-        "type": "ORIGINAL_DST",
-        "lb_policy": "CLUSTER_PROVIDED",
-        "connect_timeout": "10s",
-    }
+def passthrough_clusters() -> list[Obj]:
+    """Where traffic goes that no rule names: out to where it was going, or in to the app.
+
+    Inbound connections leave Envoy from 127.0.0.6, which the capture rules
+    let through to the app instead of capturing them again.
+    """
+    original = {"type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": "10s"}
+    return [
+        {"name": PASSTHROUGH, **original},
+        {
+            "name": INBOUND_PASSTHROUGH,
+            **original,
+            "upstream_bind_config": {"source_address": {"address": "127.0.0.6", "port_value": 0}},
+        },
+    ]
 
 
 def _http_listener(address: str, port: int, bind: bool) -> Obj:
@@ -100,6 +109,40 @@ def _virtual_outbound() -> Obj:
                             "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                             "stat_prefix": PASSTHROUGH,
                             "cluster": PASSTHROUGH,
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def _virtual_inbound() -> Obj:
+    """Inbound connections, redirected to 15006, go on to the app at their original address."""
+    return {
+        "name": "virtualInbound",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": INBOUND_PORT}},
+        "traffic_direction": "INBOUND",
+        "listener_filters": [
+            {
+                "name": "envoy.filters.listener.original_dst",
+                "typed_config": {
+                    "@type": "type.googleapis.com/"
+                    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
+                },
+            }
+        ],
+        "filter_chains": [
+            {
+                "name": "virtualInbound-catchall-tcp",
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.tcp_proxy",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                            "stat_prefix": INBOUND_PASSTHROUGH,
+                            "cluster": INBOUND_PASSTHROUGH,
                         },
                     }
                 ],

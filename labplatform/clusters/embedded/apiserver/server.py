@@ -284,14 +284,18 @@ class _Authenticate:
 
     def __init__(self, app: ASGIApp, token: str, service_account: Callable[[str], bool]) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token.encode()
         self.service_account = service_account
 
     def _allowed(self, header: bytes) -> bool:
-        if hmac.compare_digest(header, self.expected):
-            return True
+        # The scheme is case-insensitive (RFC 9110); the Python client's in-cluster
+        # configuration sends "bearer".
         scheme, _, token = header.decode("latin-1").partition(" ")
-        return scheme == "Bearer" and token.count(".") == 2 and self.service_account(token)
+        if scheme.lower() != "bearer":
+            return False
+        if hmac.compare_digest(token.encode("latin-1"), self.token):
+            return True
+        return token.count(".") == 2 and self.service_account(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"] not in ANONYMOUS_PATHS:

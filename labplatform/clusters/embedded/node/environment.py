@@ -62,6 +62,11 @@ def service_variables(services: Iterable[Obj]) -> dict[str, str]:
     return variables
 
 
+def _is_master(service: Obj) -> bool:
+    meta = service["metadata"]
+    return bool(meta.get("name") == "kubernetes" and meta.get("namespace") == "default")
+
+
 def field_value(pod: Obj, path: str) -> str:
     meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
     simple = {
@@ -125,7 +130,7 @@ def container_environment(
     }
     links = list(services)
     if pod.get("spec", {}).get("enableServiceLinks", True) is False:
-        links = [s for s in links if s["metadata"].get("name") == "kubernetes"]
+        links = [s for s in links if _is_master(s)]
     result.update(service_variables(links))
     for source in container.get("envFrom") or []:
         for kind, ref_key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):

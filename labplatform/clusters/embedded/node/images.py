@@ -53,6 +53,19 @@ CATALOG: dict[str, Image] = {
         ),
         Image("python", command=("python3",), description="the host's Python 3", env=_PYTHON_ENV),
         Image(
+            "labplatform/pilot",
+            entrypoint=(*_PROJECT, "mesh_runtime.pilot"),
+            description="the mesh's control plane: Istio rules to Envoy configuration over ADS",
+            env=_PROJECT_ENV,
+        ),
+        Image(
+            "labplatform/proxy",
+            entrypoint=(*_PROJECT, "mesh_runtime.agent"),
+            command=("proxy",),
+            description="the sidecar: Envoy and its agent (`capture` sets up the pod's rules)",
+            env=_PROJECT_ENV,
+        ),
+        Image(
             "labplatform/whoami",
             entrypoint=(*_PROJECT, "labplatform.clusters.embedded.node.whoami"),
             description="answers HTTP with the pod's name, address and the request",

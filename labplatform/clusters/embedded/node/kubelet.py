@@ -76,6 +76,14 @@ class NodeContext:
     def lookup(self) -> Lookup:
         return Lookup(self.api.store.get)
 
+    def linked_services(self, namespace: str) -> list[Obj]:
+        """The Services whose variables a pod gets: its namespace's, and always the API's."""
+        services = list(self.api.store.objects("/services", namespace))
+        master = self.api.store.get("/services", "default", "kubernetes")
+        if namespace != "default" and master is not None:
+            services.append(master)
+        return services
+
     def mint_token(self, pod: Obj, source: Obj) -> str:
         namespace = pod["metadata"]["namespace"]
         account_name = pod["spec"].get("serviceAccountName") or "default"
@@ -368,7 +376,7 @@ class PodWorker:
             self.pod,
             spec,
             state.image.env,
-            self.node.api.store.objects("/services", self.pod["metadata"]["namespace"]),
+            self.node.linked_services(self.pod["metadata"]["namespace"]),
             self.node.lookup(),
         )
         command = list(spec.get("command") or state.image.entrypoint)

@@ -84,7 +84,7 @@ class EmbeddedNode:
             worker.pod,
             state.spec,
             state.image.env,
-            self.context.api.store.objects("/services", pod["metadata"]["namespace"]),
+            self.context.linked_services(pod["metadata"]["namespace"]),
             Lookup(self.context.api.store.get),
         )
         if tty:

@@ -1,0 +1,130 @@
+"""The sidecar's supervisor (pilot-agent's job): Envoy's bootstrap, start, health, restart, drain.
+
+Envoy sets a parent-death signal, so the agent stays its parent for as long
+as it runs; it restarts Envoy if it dies (with back-off), reports readiness
+on 15021 (``/healthz/ready``: Envoy's admin ``/ready`` says LIVE) and
+Envoy's Prometheus stats on 15090 (``/stats/prometheus``), and on SIGTERM
+drains the listeners before stopping Envoy, so in-flight requests finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from labkit.envoy import envoy_binary
+from mesh_runtime.agent.bootstrap import bootstrap
+
+log = logging.getLogger("mesh_runtime.agent")
+
+ADMIN_PORT = 15000
+HEALTH_PORT = 15021
+STATS_PORT = 15090
+DRAIN_SECONDS = 2.0
+MAX_BACKOFF = 30.0
+
+
+def node_id(kind: str = "sidecar") -> str:
+    """Istio's node id, from the downward API variables the injector sets."""
+    pod = os.environ.get("POD_NAME", "unknown")
+    namespace = os.environ.get("POD_NAMESPACE", "default")
+    ip = os.environ.get("INSTANCE_IP", "127.0.0.1")
+    return f"{kind}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
+
+
+async def run(pilot: str, kind: str, workdir: Path) -> int:
+    config = workdir / "envoy-bootstrap.json"
+    config.write_text(json.dumps(bootstrap(node_id(kind), kind, pilot, ADMIN_PORT)))
+    admin = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ADMIN_PORT}", timeout=2.0)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    servers = [
+        await asyncio.start_server(_http(admin, path, admin_path), "0.0.0.0", port)
+        for port, path, admin_path in (
+            (HEALTH_PORT, "/healthz/ready", "/ready"),
+            (STATS_PORT, "/stats/prometheus", "/stats/prometheus"),
+        )
+    ]
+    try:
+        await _supervise(config, admin, stopping)
+    finally:
+        for server in servers:
+            server.close()
+        await admin.aclose()
+    return 0
+
+
+async def _supervise(config: Path, admin: httpx.AsyncClient, stopping: asyncio.Event) -> None:
+    backoff = 1.0
+    while not stopping.is_set():
+        envoy = await asyncio.create_subprocess_exec(
+            str(envoy_binary()), "-c", str(config), "--concurrency", "1",
+            "--use-dynamic-base-id", "--log-level", "warning",
+            "--drain-time-s", str(int(DRAIN_SECONDS)),
+        )  # fmt: skip
+        log.info("envoy started", extra={"pid": envoy.pid})
+        exited = asyncio.ensure_future(envoy.wait())
+        stop = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait([exited, stop], return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if stopping.is_set():
+            with contextlib.suppress(httpx.HTTPError):
+                await admin.post("/drain_listeners", params={"graceful": ""})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    await asyncio.shield(exited)
+            if envoy.returncode is None:
+                envoy.terminate()
+            await exited
+            log.info("envoy stopped")
+            return
+        log.warning("envoy exited; restarting", extra={"code": envoy.returncode, "in": backoff})
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(backoff):
+                await stopping.wait()
+        backoff = min(backoff * 2, MAX_BACKOFF)
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _http(admin: httpx.AsyncClient, path: str, admin_path: str) -> Handler:
+    """A one-route HTTP/1.0 responder that relays Envoy's admin ``admin_path`` at ``path``.
+
+    Readiness is Envoy's ``LIVE``; anything else, or no answer, is 503.
+    """
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            request = await reader.readuntil(b"\r\n\r\n")
+            requested = request.split(b" ", 2)[1].decode(errors="replace").split("?")[0]
+            if requested != path:
+                status, body = 404, f"no such path {requested}\n"
+            else:
+                try:
+                    reply = await admin.get(admin_path)
+                    body = reply.text
+                    ok = reply.status_code == 200 and (admin_path != "/ready" or "LIVE" in body)
+                    status = 200 if ok else 503
+                except httpx.HTTPError as error:
+                    status, body = 503, f"envoy is not answering: {error}\n"
+            data = body.encode()
+            writer.write(
+                f"HTTP/1.0 {status} {'OK' if status == 200 else 'Unavailable'}\r\n"
+                f"Content-Type: text/plain\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                + data
+            )
+            await writer.drain()
+        writer.close()
+
+    return handle

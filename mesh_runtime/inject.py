@@ -1,0 +1,94 @@
+"""Sidecar injection: what Istio's injector adds to a pod, as one function.
+
+The capture init container (``istio-init``: NET_ADMIN to write the pod's
+nat rules) and the proxy container (``istio-proxy``: uid 1337, readiness
+on 15021, the pod's identity from the downward API). ``meshctl
+kube-inject`` applies it to manifests offline; the injection webhook to
+pods as they are created. A pod already injected, or annotated
+``sidecar.istio.io/inject: "false"``, is left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+Obj = dict[str, Any]
+PROXY_IMAGE = "labplatform/proxy"
+STATUS_ANNOTATION = "sidecar.istio.io/status"
+INJECT_ANNOTATION = "sidecar.istio.io/inject"
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+
+
+def _field(name: str, path: str) -> Obj:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
+    """(init container, proxy container)."""
+    init = {
+        "name": "istio-init",
+        "image": PROXY_IMAGE,
+        "args": ["capture"],
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsGroup": 0,
+            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
+        },
+    }
+    proxy = {
+        "name": "istio-proxy",
+        "image": PROXY_IMAGE,
+        "args": ["proxy", "--pilot", pilot],
+        "env": [
+            _field("POD_NAME", "metadata.name"),
+            _field("POD_NAMESPACE", "metadata.namespace"),
+            _field("INSTANCE_IP", "status.podIP"),
+            _field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
+        ],
+        "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/healthz/ready", "port": 15021},
+            "periodSeconds": 2,
+            "failureThreshold": 30,
+        },
+        "securityContext": {"runAsUser": 1337, "runAsGroup": 1337},
+    }
+    return init, proxy
+
+
+def inject_pod_spec(template: Obj, pilot: str) -> Obj:
+    """A pod (or pod template) with the sidecar; unchanged if it has one or opted out."""
+    meta = template.setdefault("metadata", {})
+    annotations = meta.get("annotations") or {}
+    if STATUS_ANNOTATION in annotations or annotations.get(INJECT_ANNOTATION) == "false":
+        return template
+    injected = copy.deepcopy(template)
+    spec = injected.setdefault("spec", {})
+    init, proxy = sidecar_containers(pilot)
+    spec["initContainers"] = [*(spec.get("initContainers") or []), init]
+    spec["containers"] = [*(spec.get("containers") or []), proxy]
+    injected["metadata"]["annotations"] = {
+        **annotations,
+        STATUS_ANNOTATION: '{"initContainers":["istio-init"],"containers":["istio-proxy"]}',
+    }
+    labels = injected["metadata"].setdefault("labels", {})
+    labels.setdefault("security.istio.io/tlsMode", "istio")
+    return injected
+
+
+def inject(obj: Obj, pilot: str) -> Obj:
+    """A manifest with every pod in it injected (pods, workloads' templates, Lists)."""
+    kind = obj.get("kind")
+    if kind == "List":
+        return {**obj, "items": [inject(item, pilot) for item in obj.get("items") or []]}
+    if kind == "Pod":
+        return inject_pod_spec(obj, pilot)
+    if kind in WORKLOAD_KINDS:
+        injected = copy.deepcopy(obj)
+        spec = injected.setdefault("spec", {})
+        template = spec.get("template")
+        if kind == "Job" or template is not None:
+            spec["template"] = inject_pod_spec(template or {}, pilot)
+        return injected
+    return obj

@@ -1,0 +1,119 @@
+"""The mesh in an embedded cluster: meshctl install, injected sidecars, Istio's routing task.
+
+Real pilot in a pod watching the cluster's API server, real Envoy sidecars
+capturing each pod's traffic with iptables in the pod's own namespace.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import VENV_BIN
+from tests.node.conftest import NodeCluster, new_cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
+MESHCTL = str(VENV_BIN / "meshctl")
+APP = """
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 80}]
+"""
+for version in ("v1", "v2"):
+    APP += f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: reviews-{version}}}
+spec:
+  selector: {{matchLabels: {{app: reviews, version: {version}}}}}
+  template:
+    metadata: {{labels: {{app: reviews, version: {version}}}}}
+    spec: {{containers: [{{name: reviews, image: labplatform/whoami}}]}}
+"""
+APP += """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sleep}
+spec:
+  selector: {matchLabels: {app: sleep}}
+  template:
+    metadata: {labels: {app: sleep}}
+    spec: {containers: [{name: sleep, image: curlimages/curl, command: [sleep, 1d]}]}
+"""
+RULES = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+"""
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[NodeCluster]:
+    for cluster in new_cluster(tmp_path / "data", tmp_path / "cache"):
+        meshctl(cluster, "install")
+        cluster.kubectl("rollout", "status", "-n", "istio-system", "deploy/istiod",
+                        "--timeout=60s", timeout=90)  # fmt: skip
+        injected = meshctl(cluster, "kube-inject", "-f", "-", stdin=APP)
+        cluster.kubectl("apply", "-f", "-", stdin=injected)
+        for name in ("reviews-v1", "reviews-v2", "sleep"):
+            cluster.kubectl("rollout", "status", f"deploy/{name}", "--timeout=90s", timeout=120)
+        yield cluster
+
+
+def meshctl(cluster: NodeCluster, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [MESHCTL, *args], input=stdin, capture_output=True, text=True, timeout=60,
+        env={"KUBECONFIG": str(cluster.kubeconfig), "HOME": str(cluster.cache_dir),
+             "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def versions(cluster: NodeCluster, count: int, *headers: str) -> list[str]:
+    flags = " ".join(f"-H '{h}'" for h in headers)
+    script = f"for i in $(seq {count}); do curl -s {flags} http://reviews/ | head -1; done"
+    out = cluster.kubectl("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", script).stdout
+    return [line.removeprefix("Hostname: reviews-").split("-")[0] for line in out.splitlines()]
+
+
+def test_sidecars_sync_and_istios_request_routing_holds(mesh: NodeCluster) -> None:
+    pods = mesh.get("pods")["items"]
+    assert all(
+        len(p["spec"]["containers"]) == 2 for p in pods if p["metadata"]["namespace"] == "default"
+    )
+    status = meshctl(mesh, "proxy-status").splitlines()
+    assert status[0].split() == ["NAME", "CDS", "LDS", "EDS", "RDS"]
+    assert len(status) == 4 and all(line.split()[1:] == ["SYNCED"] * 4 for line in status[1:])
+    assert set(versions(mesh, 30)) == {"v1", "v2"}  # no rules: both
+    mesh.kubectl("apply", "-f", "-", stdin=RULES)
+    mesh.wait_for("all traffic on v1", lambda: set(versions(mesh, 10)) == {"v1"}, timeout=20)
+    assert set(versions(mesh, 20)) == {"v1"}
+    assert set(versions(mesh, 10, "end-user: jason")) == {"v2"}
+    # The request went through the client's sidecar: Envoy added its request id.
+    echoed = mesh.kubectl(
+        "exec", "deploy/sleep", "-c", "sleep", "--", "curl", "-s", "http://reviews/"
+    ).stdout
+    assert "x-request-id:" in echoed.lower()
