@@ -14,6 +14,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -25,7 +28,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from labkit.logs import configure_logging
-from mesh_runtime.pilot import ads
+from mesh_runtime import kube
+from mesh_runtime.pilot import ads, injector
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.snapshot import build_snapshot
 from mesh_runtime.pilot.watch import Watcher
@@ -39,14 +43,35 @@ def main() -> None:
     parser.add_argument("--xds-address", default="0.0.0.0:15010", help="HOST:PORT or unix:PATH")
     parser.add_argument("--debug-host", default="0.0.0.0")
     parser.add_argument("--debug-port", type=int, default=15014)
+    parser.add_argument(
+        "--injector-port", type=int, default=0, help="serve sidecar injection here (istiod: 15017)"
+    )
+    parser.add_argument("--pilot-address", default="istiod.istio-system.svc:15010",
+                        help="where injected proxies find pilot")  # fmt: skip
     parser.add_argument("--log-format", choices=("json", "kv"), default="json")
     args = parser.parse_args()
     configure_logging(args.log_format, "INFO")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args.kubeconfig, args.xds_address, args.debug_host, args.debug_port))
+        asyncio.run(
+            run(
+                args.kubeconfig,
+                args.xds_address,
+                args.debug_host,
+                args.debug_port,
+                args.injector_port,
+                args.pilot_address,
+            )
+        )
 
 
-async def run(kubeconfig: str | None, xds_address: str, debug_host: str, debug_port: int) -> None:
+async def run(
+    kubeconfig: str | None,
+    xds_address: str,
+    debug_host: str,
+    debug_port: int,
+    injector_port: int = 0,
+    pilot_address: str = "",
+) -> None:
     if kubeconfig:
         api_client = k8s_config.new_client_from_config(config_file=kubeconfig)
     else:
@@ -66,12 +91,51 @@ async def run(kubeconfig: str | None, xds_address: str, debug_host: str, debug_p
             access_log=False,
         )
     )
+    injector = await _start_injector(api_client, injector_port, pilot_address)
     try:
         await debug.serve()
     finally:
+        if injector is not None:
+            injector.should_exit = True
         watcher.stop()
         await grpc_server.stop(grace=2)
         api_client.close()
+
+
+class _SecondaryServer(uvicorn.Server):
+    """A server that leaves the process's signals to the main one."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _start_injector(
+    api_client: k8s.ApiClient, port: int, pilot_address: str
+) -> uvicorn.Server | None:
+    if not port:
+        return None
+    certificate = injector.make_certificate(Path(tempfile.mkdtemp(prefix="istiod-webhook-")))
+    server = _SecondaryServer(
+        uvicorn.Config(
+            injector.app(pilot_address),
+            host="0.0.0.0",
+            port=port,
+            ssl_certfile=str(certificate.cert_path),
+            ssl_keyfile=str(certificate.key_path),
+            log_config=None,
+            access_log=False,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises why it could not start
+        await asyncio.sleep(0.05)
+    # Registered once the webhook answers, so no pod creation waits on a missing server.
+    await asyncio.to_thread(kube.apply, api_client, [injector.configuration(certificate.ca_pem)])
+    log.info("sidecar injector serving", extra={"port": port})
+    return server
 
 
 def debug_app(model: MeshModel, server: ads.AdsServer, watcher: Watcher) -> Starlette:

@@ -117,3 +117,23 @@ def test_sidecars_sync_and_istios_request_routing_holds(mesh: NodeCluster) -> No
         "exec", "deploy/sleep", "-c", "sleep", "--", "curl", "-s", "http://reviews/"
     ).stdout
     assert "x-request-id:" in echoed.lower()
+
+
+def test_pods_of_a_labelled_namespace_get_the_sidecar_unless_they_opt_out(
+    mesh: NodeCluster,
+) -> None:
+    mesh.kubectl("create", "namespace", "shop")
+    mesh.kubectl("label", "namespace", "shop", "istio-injection=enabled")
+    mesh.kubectl("create", "deployment", "web", "-n", "shop", "--image=labplatform/whoami")
+    mesh.kubectl("run", "plain", "-n", "shop", "--image=busybox",
+                 "--annotations=sidecar.istio.io/inject=false", "--", "sleep", "1d")  # fmt: skip
+    mesh.kubectl("rollout", "status", "-n", "shop", "deploy/web", "--timeout=90s", timeout=120)
+    web = mesh.get("pods", "-n", "shop", "-l", "app=web")["items"][0]
+    assert [c["name"] for c in web["spec"]["containers"]] == ["whoami", "istio-proxy"]
+    assert [c["name"] for c in web["spec"]["initContainers"]] == ["istio-init"]
+    assert web["spec"]["containers"][1]["imagePullPolicy"]  # defaulted after the webhook
+    plain = mesh.running_pod("plain", "shop")
+    assert [c["name"] for c in plain["spec"]["containers"]] == ["plain"]
+    mesh.wait_for(
+        "the new sidecar in proxy-status", lambda: "web-" in meshctl(mesh, "proxy-status")
+    )

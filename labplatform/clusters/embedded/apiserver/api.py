@@ -691,7 +691,13 @@ class Api:
     ) -> Obj:
         if rt.key in WEBHOOK_KEYS:
             return obj
-        return await self.webhooks.mutate(self._admission_request(rt, operation, obj, old, opts))
+        request = self._admission_request(rt, operation, obj, old, opts)
+        mutated = await self.webhooks.mutate(request)
+        if mutated is not obj and mutated != obj and not rt.custom:
+            # As upstream decodes a patched object again: what a webhook added (a sidecar
+            # container, say) gets its defaults like everything else.
+            apply_defaults(rt.kind, mutated, creating=operation == "CREATE")
+        return mutated
 
     async def _admit_validating(
         self, rt: ResourceType, operation: str, obj: Obj | None, old: Obj | None, opts: WriteOptions

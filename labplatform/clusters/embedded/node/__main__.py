@@ -62,7 +62,12 @@ async def serve(directory: Path, name: str) -> None:
     store = Store(directory / "store.db")
     services = ClusterServices()
     try:
-        api = Api(store, Registry(), root_ca=credentials.ca_pem.decode())
+        api = Api(
+            store,
+            Registry(),
+            root_ca=credentials.ca_pem.decode(),
+            service_url=lambda *where: _service_url(store, *where),
+        )
         await bootstrap(api)
         await system_objects(api, name, network.GATEWAY, API_PORT)
         tokens = TokenIssuer(directory / "pki" / "service-account.key")
@@ -91,6 +96,14 @@ async def serve(directory: Path, name: str) -> None:
         await services.stop()
         store.close()
         log.info("node stopped")
+
+
+def _service_url(store: Store, namespace: str, name: str, port: int, path: str) -> str:
+    """A webhook Service reached at its cluster IP (the node has no cluster DNS of its own);
+    the certificate is still checked for ``<name>.<namespace>.svc``."""
+    service = store.get("/services", namespace, name)
+    address = (service or {}).get("spec", {}).get("clusterIP") or f"{name}.{namespace}.svc"
+    return f"https://{address}:{port}{path}"
 
 
 def _unix_listener(path: Path) -> socket.socket:
