@@ -103,9 +103,10 @@ class EmbeddedClusters:
         try:
             progress("creating the cluster's CA, serving certificate and token")
             credentials = ClusterCredentials.load_or_create(directory / "pki")
+            listener = _listen(0)
             info = ClusterInfo(
                 name,
-                _free_port(),
+                int(listener.getsockname()[1]),
                 datetime.now(UTC).isoformat(timespec="seconds"),
                 uid_base=self._free_uid_base() if os.geteuid() == 0 else 0,
                 memory_mb=memory_mb,
@@ -113,7 +114,7 @@ class EmbeddedClusters:
             )
             write_kubeconfig(directory / "kubeconfig", name, info.server, credentials)
             self._save(info)
-            self._start(info, progress)
+            self._start(info, progress, listener)
         except BaseException:
             self._kill(name)
             shutil.rmtree(directory, ignore_errors=True)
@@ -124,7 +125,15 @@ class EmbeddedClusters:
         info = self._info(name)
         if self.running(info):
             return info
-        self._start(info, progress)
+        try:
+            listener = _listen(info.port)
+        except OSError:  # the port went to someone else while the cluster was stopped
+            listener = _listen(0)
+            info.port = int(listener.getsockname()[1])
+            credentials = ClusterCredentials.load_or_create(self.directory(name) / "pki")
+            write_kubeconfig(self.directory(name) / "kubeconfig", name, info.server, credentials)
+            progress(f"port taken meanwhile; the API moved to {info.server} (kubeconfig updated)")
+        self._start(info, progress, listener)
         return info
 
     def stop(self, name: str) -> None:
@@ -250,7 +259,12 @@ class EmbeddedClusters:
 
     # -- internals -----------------------------------------------------------
 
-    def _start(self, info: ClusterInfo, progress: Progress) -> None:
+    def _start(self, info: ClusterInfo, progress: Progress, listener: socket.socket) -> None:
+        """Start the supervisor with the API's loopback socket already bound.
+
+        Binding here and handing the socket over leaves no moment in which
+        another cluster (or anything else) could take the port.
+        """
         directory = self.directory(info.name)
         progress(f"starting the cluster's sandbox, API server and node; API on {info.server}")
         command = [
@@ -261,8 +275,8 @@ class EmbeddedClusters:
             str(directory),
             "--name",
             info.name,
-            "--port",
-            str(info.port),
+            "--listen-fd",
+            str(listener.fileno()),
             "--hide",
             str(self.data_dir.resolve()),
             "--memory-mb",
@@ -272,13 +286,14 @@ class EmbeddedClusters:
         ]
         if info.uid_base:
             command += ["--uid-base", str(info.uid_base)]
-        with (directory / LOG_FILE).open("ab") as log_file:
+        with (directory / LOG_FILE).open("ab") as log_file, listener:
             proc = subprocess.Popen(
                 command,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                pass_fds=(listener.fileno(),),
             )
         info.pid = proc.pid
         self._save(info)
@@ -359,10 +374,15 @@ def _argument(pid: int, flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _listen(port: int) -> socket.socket:
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _tail(path: Path, lines: int = 20) -> str:

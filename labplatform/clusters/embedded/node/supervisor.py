@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 
 from labkit.logs import configure_logging
@@ -30,7 +31,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cluster-dir", type=Path, required=True)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--listen-fd", type=int, required=True, help="the bound loopback socket for the API"
+    )
     parser.add_argument("--uid-base", type=int, default=None)
     parser.add_argument("--hide", type=Path, action="append", default=[])
     parser.add_argument("--memory-mb", type=int, default=2048)
@@ -54,10 +57,12 @@ def main() -> None:
         "--name",
         args.name,
     ]
+    os.set_inheritable(args.listen_fd, False)  # a host socket has no business in the sandbox
     child = sandbox.start(spec, argv, sandbox.inside_environment())
     os.chdir(spec.cluster_dir)  # the socket's path may be longer than a unix address allows
     try:
-        code = asyncio.run(_supervise(child, args.port))
+        listener = socket.socket(fileno=args.listen_fd)
+        code = asyncio.run(_supervise(child, listener))
     finally:
         sandbox.remove_cgroups(args.name)
         with contextlib.suppress(FileNotFoundError):
@@ -65,13 +70,14 @@ def main() -> None:
     raise SystemExit(code)
 
 
-async def _supervise(child: int, port: int) -> int:
+async def _supervise(child: int, listener: socket.socket) -> int:
     loop = asyncio.get_running_loop()
     exited = asyncio.ensure_future(asyncio.to_thread(os.waitpid, child, 0))
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    server = await asyncio.start_server(_forward, "127.0.0.1", port)
+    server = await asyncio.start_server(_forward, sock=listener)
+    port = listener.getsockname()[1]
     log.info("cluster supervisor started", extra={"sandbox_pid": child, "port": port})
     stop = asyncio.ensure_future(stopping.wait())
     await asyncio.wait([exited, stop], return_when=asyncio.FIRST_COMPLETED)
