@@ -86,3 +86,7 @@ def proxy_status(kubeconfig: str | None) -> None:
     for status in sorted(statuses, key=lambda s: s["proxy"]):
         name = status["proxy"].split("~")[2] if status["proxy"].count("~") == 3 else status["proxy"]
         click.echo(f"{name:<50} " + " ".join(f"{status.get(t, '-'):<8}" for t in TYPES))
+
+
+if __name__ == "__main__":
+    main()

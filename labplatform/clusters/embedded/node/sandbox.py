@@ -44,6 +44,7 @@ SOURCE_INSIDE = INSIDE / "src"
 VENV_INSIDE = INSIDE / "venv"
 UID_RANGE = 65536
 PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home")
+TOOLS = {"meshctl": "mesh_runtime.cli"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "labplatform"
 
@@ -66,7 +67,8 @@ class SandboxSpec:
 def inside_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the sandbox's first process: our code and tools first on the paths."""
     return {
-        "PATH": f"{VENV_INSIDE}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PATH": f"{INSIDE}/bin:{VENV_INSIDE}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+        "/sbin:/bin",
         "PYTHONPATH": str(SOURCE_INSIDE),
         "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": "/root",
@@ -294,6 +296,18 @@ def _prepare_filesystem(spec: SandboxSpec, owner: int | None) -> None:
         linux.mount(f"/proc/self/fd/{fd}", str(target), None, linux.MS_BIND | linux.MS_REC)
         linux.set_read_only(str(target), target != CLUSTER_INSIDE)  # binds copy the ro flag
         os.close(fd)
+    _write_tools()
+
+
+def _write_tools() -> None:
+    """Commands for the cluster's shell that run the project's code with the sandbox's paths
+    (the venv's own entry scripts name the host's interpreter path, which may be out of reach)."""
+    tools = INSIDE / "bin"
+    tools.mkdir(exist_ok=True)
+    for command, module in TOOLS.items():
+        script = tools / command
+        script.write_text(f'#!/bin/sh\nexec {VENV_INSIDE}/bin/python -m {module} "$@"\n')
+        script.chmod(0o755)
 
 
 def _wait_for(pid: int) -> None:
