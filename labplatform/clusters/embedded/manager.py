@@ -376,6 +376,8 @@ def _argument(pid: int, flag: str) -> str | None:
 
 def _listen(port: int) -> socket.socket:
     sock = socket.socket()
+    # A restarted cluster keeps its port even while its last connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
         sock.listen(128)
