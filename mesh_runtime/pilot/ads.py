@@ -137,9 +137,12 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                 waiting = [asyncio.ensure_future(requests.get())]
                 if stream is not None:
                     waiting.append(asyncio.ensure_future(stream.wake.wait()))
-                done, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for future in pending:
-                    future.cancel()
+                try:
+                    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:  # also when the stream is cancelled while waiting
+                    for future in waiting:
+                        if not future.done():
+                            future.cancel()
                 if waiting[0] in done:
                     request = waiting[0].result()
                     if request is None:

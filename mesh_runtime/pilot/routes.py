@@ -70,7 +70,45 @@ def _virtual_host(model: MeshModel, service: Service, port: int, proxy_namespace
         if rule is not None
         else [_default_route(cluster_name(service.host, port))]
     )
+    for route in routes:
+        _hash_policy(model, route)
     return {"name": f"{service.host}:{port}", "domains": domains, "routes": routes}
+
+
+def _hash_policy(model: MeshModel, route: Obj) -> None:
+    """Sticky sessions: a DestinationRule's consistentHash becomes the route's hash policy.
+
+    The cluster the route sends to (the first, when weighted) decides, with a
+    subset's own policy before the rule's, as Istio picks it.
+    """
+    action = route.get("route")
+    if not action:
+        return
+    cluster = action.get("cluster") or action["weighted_clusters"]["clusters"][0]["name"]
+    _, _, subset, host = cluster.split("|")
+    rule = model.destination_rule(host)
+    if rule is None:
+        return
+    spec = rule.get("spec", {})
+    policies = [s.get("trafficPolicy") or {} for s in spec.get("subsets") or []
+                if s.get("name") == subset] + [spec.get("trafficPolicy") or {}]  # fmt: skip
+    for policy in policies:
+        hashing = (policy.get("loadBalancer") or {}).get("consistentHash")
+        if hashing:
+            action["hash_policy"] = [_hash(hashing)]
+            return
+
+
+def _hash(hashing: Obj) -> Obj:
+    if "httpHeaderName" in hashing:
+        return {"header": {"header_name": hashing["httpHeaderName"]}}
+    if "httpCookie" in hashing:
+        cookie = hashing["httpCookie"]
+        return {"cookie": {"name": cookie["name"], "ttl": cookie.get("ttl", "0s"),
+                           "path": cookie.get("path", "/")}}  # fmt: skip
+    if "httpQueryParameterName" in hashing:
+        return {"query_parameter": {"name": hashing["httpQueryParameterName"]}}
+    return {"connection_properties": {"source_ip": True}}
 
 
 def _default_route(cluster: str) -> Obj:

@@ -185,3 +185,13 @@ def test_a_rejected_rule_leaves_the_last_good_one_serving(mesh: Mesh) -> None:
 
     mesh.until("Envoy to reject the routes", nacked)
     assert set(mesh.versions(20)) == {"v2"}  # the previous routes keep serving
+
+
+def test_consistent_hashing_keeps_each_user_on_one_version(mesh: Mesh) -> None:
+    sticky = {**SUBSETS, "spec": {"host": "reviews", "trafficPolicy": {
+        "loadBalancer": {"consistentHash": {"httpHeaderName": "x-user"}}}}}  # fmt: skip
+    mesh.change(sticky)
+    mesh.until("a sticky user", lambda: len(set(mesh.versions(10, {"x-user": "probe"}))) == 1)
+    seen = {user: set(mesh.versions(8, {"x-user": user})) for user in map(str, range(20))}
+    assert all(len(versions) == 1 for versions in seen.values()), seen
+    assert set().union(*seen.values()) == {"v1", "v2"}  # users spread over both
