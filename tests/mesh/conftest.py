@@ -19,13 +19,28 @@ Obj = dict[str, Any]
 
 
 class Version(BaseHTTPRequestHandler):
-    """Answers with its version and the headers it got (like Istio's sample services)."""
+    """Answers with its version and the headers it got (like Istio's sample services).
+
+    ``/flaky`` fails every other request with 503, ``/slow`` answers after a
+    second, ``/broken`` fails on v1 only (for the retry, timeout and outlier
+    rules); every request is counted.
+    """
 
     version = ""
+    hits: list[str]  # the paths requested, per backend
+    flaky_calls = 0
+    lock = threading.Lock()
 
     def do_GET(self) -> None:
+        with self.lock:
+            self.hits.append(self.path)
+            type(self).flaky_calls += self.path == "/flaky"
+            fail = self.path == "/flaky" and type(self).flaky_calls % 2 == 1
+        if self.path == "/slow":
+            time.sleep(1.0)
         body = json.dumps({"version": self.version, "headers": dict(self.headers)}).encode()
-        self.send_response(200)
+        broken = self.path == "/broken" and self.version == "v1"
+        self.send_response(503 if fail else 500 if broken else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -36,7 +51,7 @@ class Version(BaseHTTPRequestHandler):
 
 
 def backend(address: str, version: str) -> tuple[ThreadingHTTPServer, int]:
-    handler = type(f"Version{version}", (Version,), {"version": version})
+    handler = type(f"Version{version}", (Version,), {"version": version, "hits": []})
     server = ThreadingHTTPServer((address, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, server.server_address[1]
@@ -56,13 +71,13 @@ def start_envoy(
 
 
 def get(
-    port: int, host: str = "reviews", headers: dict[str, str] | None = None
+    port: int, host: str = "reviews", headers: dict[str, str] | None = None, path: str = "/"
 ) -> tuple[int, Obj | str, float]:
     """One request through the router; (status, JSON body or text, seconds)."""
     began = time.monotonic()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request("GET", "/", headers={"Host": host, **(headers or {})})
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
         reply = conn.getresponse()
         body = reply.read().decode()
     finally:

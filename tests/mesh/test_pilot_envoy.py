@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ class Mesh:
     loop: asyncio.AbstractEventLoop
     port: int  # the service port, which the router listens on
     admin: int
+    backends: dict[str, ThreadingHTTPServer]
 
     def change(self, *rules: Obj) -> None:
         def apply() -> None:
@@ -44,8 +47,19 @@ class Mesh:
 
         self.loop.call_soon_threadsafe(apply)
 
-    def get(self, headers: dict[str, str] | None = None) -> tuple[int, Obj | str, float]:
-        return get(self.port, headers=headers)
+    def get(
+        self, headers: dict[str, str] | None = None, path: str = "/"
+    ) -> tuple[int, Obj | str, float]:
+        return get(self.port, headers=headers, path=path)
+
+    def hits(self, version: str) -> list[str]:
+        return list(self.backends[version].RequestHandlerClass.hits)  # type: ignore[attr-defined]
+
+    def stat(self, name: str) -> int:
+        """The sum of Envoy's counters whose name contains ``name``."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/stats?filter={name}") as r:
+            return sum(int(line.rsplit(": ", 1)[1]) for line in r.read().decode().splitlines()
+                       if line.strip())  # fmt: skip
 
     def versions(self, count: int, headers: dict[str, str] | None = None) -> list[str]:
         return versions(self.port, count, headers)
@@ -83,7 +97,7 @@ def mesh(tmp_path: Path) -> Iterator[Mesh]:
     ).result(10)
     node = f"router~127.0.0.1~router-{uuid.uuid4().hex[:6]}.default~default.svc.cluster.local"
     envoy = start_envoy(tmp_path, node, f"unix:{socket_path}", admin)
-    live = Mesh(model, server, loop, port, admin)
+    live = Mesh(model, server, loop, port, admin, {"v1": v1, "v2": v2})
     try:
         live.until("Envoy to serve the listener", lambda: _answers(live), timeout=20)
         yield live
@@ -195,3 +209,62 @@ def test_consistent_hashing_keeps_each_user_on_one_version(mesh: Mesh) -> None:
     seen = {user: set(mesh.versions(8, {"x-user": user})) for user in map(str, range(20))}
     assert all(len(versions) == 1 for versions in seen.values()), seen
     assert set().union(*seen.values()) == {"v1", "v2"}  # users spread over both
+
+
+def test_retries_recover_a_failing_attempt_and_timeouts_cut_slow_ones(mesh: Mesh) -> None:
+    mesh.change(SUBSETS, virtual_service({"route": [to("v1")], "retries": {"attempts": 0}}))
+    mesh.until("no retries", lambda: "503" in [str(mesh.get(path="/flaky")[0]) for _ in range(4)])
+    mesh.change(virtual_service({"route": [to("v1")],
+                                 "retries": {"attempts": 2, "retryOn": "5xx"}}))  # fmt: skip
+    mesh.until("retries", lambda: all(mesh.get(path="/flaky")[0] == 200 for _ in range(6)))
+    assert all(mesh.get(path="/flaky")[0] == 200 for _ in range(20))
+    mesh.change(virtual_service({"route": [to("v1")], "timeout": "3s",
+                                 "retries": {"attempts": 2, "perTryTimeout": "0.2s"}}))  # fmt: skip
+    mesh.until("per-try timeouts", lambda: mesh.get(path="/slow")[2] < 0.9)
+    status, _, took = mesh.get(path="/slow")
+    assert status == 504 and took < 0.9  # three tries of 0.2 s, not a second
+
+
+def test_mirroring_copies_requests_without_changing_replies(mesh: Mesh) -> None:
+    mirrored = {"route": [to("v1")], "mirror": {"host": "reviews", "subset": "v2"}}
+    mesh.change(SUBSETS, virtual_service(mirrored))
+    mesh.until("the mirror", lambda: mesh.get(path="/probe") and "/probe" in mesh.hits("v2"))
+    before = mesh.hits("v2").count("/copied")
+    replies = [mesh.get(path="/copied") for _ in range(20)]
+    assert {body["version"] for _, body, _ in replies if isinstance(body, dict)} == {"v1"}
+    mesh.until("20 copies on v2", lambda: mesh.hits("v2").count("/copied") - before >= 20)
+
+
+def test_circuit_breaking_overflows_and_outlier_detection_ejects(mesh: Mesh) -> None:
+    mesh.change({**SUBSETS, "spec": {**SUBSETS["spec"], "trafficPolicy": {
+        "connectionPool": {"tcp": {"maxConnections": 1},
+                           "http": {"http1MaxPendingRequests": 1, "maxRequestsPerConnection": 1}},
+        "outlierDetection": {"consecutive5xxErrors": 1, "interval": "1s",
+                             "baseEjectionTime": "30s", "maxEjectionPercent": 100},
+    }}}, virtual_service({"route": [to("v1")], "retries": {"attempts": 0}}))  # fmt: skip
+    statuses: list[int] = []
+    mesh.until(
+        "a pending-request overflow",
+        lambda: _burst(mesh, statuses) and mesh.stat("upstream_rq_pending_overflow") > 0,
+        timeout=20,
+    )
+    assert 503 in statuses  # what the overflowing client saw
+    mesh.change(virtual_service({"route": [{"destination": {"host": "reviews"}}],
+                                 "retries": {"attempts": 0}}))  # fmt: skip
+    mesh.until("v1 ejected after its failure", lambda: _ejected(mesh), timeout=20)
+    assert {str(mesh.get(path="/broken")[0]) for _ in range(10)} == {"200"}
+
+
+def _burst(mesh: Mesh, statuses: list[int]) -> bool:
+    """Three slow requests at once through a pool of one connection and one pending slot."""
+    threads = [threading.Thread(target=lambda: statuses.append(mesh.get(path="/slow")[0]))
+               for _ in range(3)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return True
+
+
+def _ejected(mesh: Mesh) -> bool:
+    return {mesh.get(path="/broken")[0] for _ in range(6)} == {200}
