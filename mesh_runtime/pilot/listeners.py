@@ -30,7 +30,7 @@ def build_listeners(model: MeshModel, capture: bool = True, address: str = "0.0.
     ports = sorted(
         {p.port for s in model.services.values() for p in s.ports if p.protocol == "HTTP"}
     )
-    listeners = [_http_listener(address, port, bind=not capture) for port in ports]
+    listeners = [http_listener(address, port, bind=not capture) for port in ports]
     if capture:
         listeners += [_virtual_outbound(), _virtual_inbound()]
     return listeners
@@ -53,7 +53,8 @@ def passthrough_clusters() -> list[Obj]:
     ]
 
 
-def _http_listener(address: str, port: int, bind: bool) -> Obj:
+def http_listener(address: str, port: int, bind: bool, route_name: str = "") -> Obj:
+    """An HTTP listener whose routes come over RDS (``route_name``, by default the port)."""
     return {
         "name": f"{address}_{port}",
         "address": {"socket_address": {"address": address, "port_value": port}},
@@ -67,7 +68,10 @@ def _http_listener(address: str, port: int, bind: bool) -> Obj:
                         "typed_config": {
                             "@type": HCM_TYPE,
                             "stat_prefix": f"outbound_{address}_{port}",
-                            "rds": {"route_config_name": str(port), "config_source": ADS},
+                            "rds": {
+                                "route_config_name": route_name or str(port),
+                                "config_source": ADS,
+                            },
                             "http_filters": [
                                 {
                                     "name": "envoy.filters.http.fault",

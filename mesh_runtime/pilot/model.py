@@ -152,6 +152,32 @@ class MeshModel:
                 return rule
         return None
 
+    def pod_labels(self, namespace: str, ip: str) -> dict[str, str]:
+        return dict(self._pods.get((namespace, ip), {}))
+
+    def gateways_for(self, labels: dict[str, str]) -> list[Obj]:
+        """The Gateways whose selector picks a proxy with ``labels``."""
+        return [
+            gateway
+            for gateway in self.rules("Gateway")
+            if (gateway.get("spec", {}).get("selector") or {}).items() <= labels.items()
+            and gateway.get("spec", {}).get("selector")
+        ]
+
+    def virtual_services_for_gateway(self, gateway: Obj) -> list[Obj]:
+        """VirtualServices bound to ``gateway`` (by ``name`` in its namespace or ``ns/name``)."""
+        namespace = gateway["metadata"].get("namespace", "default")
+        names = {f"{namespace}/{gateway['metadata']['name']}"}
+        bound = []
+        for rule in self.rules("VirtualService"):
+            rule_namespace = rule["metadata"].get("namespace", "default")
+            for name in rule.get("spec", {}).get("gateways") or []:
+                qualified = name if "/" in name else f"{rule_namespace}/{name}"
+                if qualified in names:
+                    bound.append(rule)
+                    break
+        return bound
+
     def destination_rule(self, host: str) -> Obj | None:
         for rule in self.rules("DestinationRule"):
             namespace = rule["metadata"].get("namespace", "default")

@@ -70,9 +70,30 @@ def _virtual_host(model: MeshModel, service: Service, port: int, proxy_namespace
         if rule is not None
         else [_default_route(cluster_name(service.host, port))]
     )
-    for route in routes:
+    for route in finish_routes(model, routes):
         _hash_policy(model, route)
     return {"name": f"{service.host}:{port}", "domains": domains, "routes": routes}
+
+
+def finish_routes(model: MeshModel, routes: list[Obj]) -> list[Obj]:
+    """Destinations named without a port go to their service's only port, as Istio allows."""
+    for route in routes:
+        action = route.get("route") or {}
+        if "cluster" in action:
+            action["cluster"] = _service_port(model, action["cluster"])
+        for weighted in (action.get("weighted_clusters") or {}).get("clusters", []):
+            weighted["name"] = _service_port(model, weighted["name"])
+        for mirror in action.get("request_mirror_policies") or []:
+            mirror["cluster"] = _service_port(model, mirror["cluster"])
+    return routes
+
+
+def _service_port(model: MeshModel, cluster: str) -> str:
+    direction, port, subset, host = cluster.split("|")
+    service = model.services.get(host)
+    if service is None or service.port(int(port)) is not None or len(service.ports) != 1:
+        return cluster
+    return f"{direction}|{service.ports[0].port}|{subset}|{host}"
 
 
 def _hash_policy(model: MeshModel, route: Obj) -> None:

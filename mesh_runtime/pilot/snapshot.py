@@ -5,6 +5,7 @@ from __future__ import annotations
 from mesh_runtime.pilot.ads import Proxy
 from mesh_runtime.pilot.clusters import build_clusters
 from mesh_runtime.pilot.endpoints import build_endpoints
+from mesh_runtime.pilot.gateways import gateway_listeners, gateway_routes
 from mesh_runtime.pilot.listeners import build_listeners, passthrough_clusters
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.resources import (
@@ -19,13 +20,23 @@ from mesh_runtime.pilot.routes import build_routes
 
 
 def build_snapshot(model: MeshModel, proxy: Proxy) -> Snapshot:
-    """A sidecar captures and passes unknown traffic through; a router binds its listeners."""
-    sidecar = proxy.kind == "sidecar"
-    clusters = build_clusters(model) + (passthrough_clusters() if sidecar else [])
-    listeners = build_listeners(model, capture=sidecar, address="0.0.0.0" if sidecar else proxy.ip)
+    """A sidecar captures and passes unknown traffic through; a router serves its Gateways,
+    or, when no Gateway selects it, every service port on its own address."""
+    clusters = build_clusters(model)
+    routes = build_routes(model, proxy.namespace)
+    if proxy.kind == "sidecar":
+        clusters += passthrough_clusters()
+        listeners = build_listeners(model, capture=True)
+    else:
+        labels = model.pod_labels(proxy.namespace, proxy.ip)
+        listeners = gateway_listeners(model, labels)
+        if listeners:
+            routes += gateway_routes(model, labels)
+        else:
+            listeners = build_listeners(model, capture=False, address=proxy.ip)
     return {
         CLUSTER: TypedResources.build(CLUSTER, clusters),
         ENDPOINT: TypedResources.build(ENDPOINT, build_endpoints(model)),
         LISTENER: TypedResources.build(LISTENER, listeners),
-        ROUTE: TypedResources.build(ROUTE, build_routes(model, proxy.namespace)),
+        ROUTE: TypedResources.build(ROUTE, routes),
     }

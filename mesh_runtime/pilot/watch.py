@@ -59,6 +59,7 @@ KINDS = (
     Kind("Pod", "", "v1", "pods", "pod"),
     Kind("VirtualService", "networking.istio.io", "v1", "virtualservices", "virtualservice"),
     Kind("DestinationRule", "networking.istio.io", "v1", "destinationrules", "destinationrule"),
+    Kind("Gateway", "networking.istio.io", "v1", "gateways", "gateway"),
 )
 
 

@@ -106,7 +106,9 @@ def test_sidecars_sync_and_istios_request_routing_holds(mesh: NodeCluster) -> No
     )
     status = meshctl(mesh, "proxy-status").splitlines()
     assert status[0].split() == ["NAME", "CDS", "LDS", "EDS", "RDS"]
-    assert len(status) == 4 and all(line.split()[1:] == ["SYNCED"] * 4 for line in status[1:])
+    names = sorted(line.split()[0].split("-")[0] for line in status[1:])
+    assert names == ["istio", "reviews", "reviews", "sleep"]  # the gateway, and three sidecars
+    assert all(line.split()[1:] == ["SYNCED"] * 4 for line in status[1:])
     assert set(versions(mesh, 30)) == {"v1", "v2"}  # no rules: both
     mesh.kubectl("apply", "-f", "-", stdin=RULES)
     mesh.wait_for("all traffic on v1", lambda: set(versions(mesh, 10)) == {"v1"}, timeout=20)
@@ -137,3 +139,54 @@ def test_pods_of_a_labelled_namespace_get_the_sidecar_unless_they_opt_out(
     mesh.wait_for(
         "the new sidecar in proxy-status", lambda: "web-" in meshctl(mesh, "proxy-status")
     )
+
+
+GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web}
+spec:
+  hosts: ["*"]
+  gateways: [web-gateway]
+  http:
+  - match: [{uri: {prefix: /reviews}}]
+    rewrite: {uri: /}
+    route: [{destination: {host: reviews, subset: v2}}]
+"""
+THROUGH_GATEWAY = "/api/v1/namespaces/istio-system/services/istio-ingressgateway:80/proxy"
+
+
+def test_the_ingress_gateway_routes_what_a_gateway_and_its_virtual_service_say(
+    mesh: NodeCluster,
+) -> None:
+    mesh.kubectl("rollout", "status", "-n", "istio-system", "deploy/istio-ingressgateway",
+                 "--timeout=60s", timeout=90)  # fmt: skip
+    mesh.kubectl("apply", "-f", "-", stdin=RULES + "---" + GATEWAY)
+
+    def through_gateway(path: str) -> tuple[int, str]:
+        result = mesh.kubectl("get", "--raw", f"{THROUGH_GATEWAY}{path}", check=False)
+        return result.returncode, result.stdout + result.stderr
+
+    last: list[tuple[int, str]] = []
+
+    def routed() -> bool:
+        last[:] = [through_gateway("/reviews")]
+        return last[0][0] == 0
+
+    try:
+        mesh.wait_for("the gateway's route", routed, timeout=40)
+    except AssertionError as error:
+        status = meshctl(mesh, "proxy-status")
+        raise AssertionError(f"{error}\nlast reply: {last}\n{status}") from None
+    replies = [through_gateway("/reviews")[1] for _ in range(5)]
+    assert all("Hostname: reviews-v2-" in reply and "GET / " in reply for reply in replies)
+    assert "NotFound" in through_gateway("/elsewhere")[1]  # no route: 404 from the gateway
