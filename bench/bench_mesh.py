@@ -26,7 +26,7 @@ from pathlib import Path
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from labkit.envoy import envoy_binary
+from labkit.envoy import envoy_command, remove_shared_memory
 from labplatform.clusters.embedded.manager import EmbeddedClusters
 from mesh_runtime.agent.bootstrap import bootstrap
 
@@ -133,10 +133,10 @@ def main() -> None:
             config = work / "envoy.json"
             config.write_text(json.dumps(bootstrap(node, "router", f"unix:{socket_path}", admin)))
             envoy = subprocess.Popen(
-                [str(envoy_binary()), "-c", str(config), "--concurrency", "1",
-                 "--use-dynamic-base-id", "--log-level", "error"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+                envoy_command(config, work / "envoy.base-id", "error"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             deadline = time.monotonic() + 30
             while True:
                 try:
@@ -153,6 +153,7 @@ def main() -> None:
                 if process is not None:
                     process.terminate()
                     process.wait(timeout=10)
+            remove_shared_memory(work / "envoy.base-id")
             api.close()
             clusters.delete("mesh")
 

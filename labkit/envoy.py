@@ -46,3 +46,21 @@ def envoy_version(timeout: float = 10.0) -> str:
         detail = (result.stderr or result.stdout).strip()[:200]
         raise EnvoyNotFoundError(f"envoy --version exited {result.returncode}: {detail}")
     return match.group(1)
+
+
+def envoy_command(config: Path, base_id_file: Path, log_level: str = "warning") -> list[str]:
+    """Envoy on one worker thread, its shared-memory id chosen at start and written down,
+    so :func:`remove_shared_memory` can clean up after it."""
+    return [
+        str(envoy_binary()), "-c", str(config), "--concurrency", "1",
+        "--use-dynamic-base-id", "--base-id-path", str(base_id_file), "--log-level", log_level,
+    ]  # fmt: skip
+
+
+def remove_shared_memory(base_id_file: Path) -> None:
+    """Envoy leaves ``/dev/shm/envoy_shared_memory_<10 x base id>`` behind when it exits."""
+    try:
+        base_id = int(base_id_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    Path(f"/dev/shm/envoy_shared_memory_{base_id * 10}").unlink(missing_ok=True)

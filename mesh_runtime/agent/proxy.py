@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from labkit.envoy import envoy_binary
+from labkit.envoy import envoy_command, remove_shared_memory
 from mesh_runtime.agent.bootstrap import bootstrap
 
 log = logging.getLogger("mesh_runtime.agent")
@@ -67,16 +67,17 @@ async def run(pilot: str, kind: str, workdir: Path) -> int:
 async def _supervise(config: Path, admin: httpx.AsyncClient, stopping: asyncio.Event) -> None:
     backoff = 1.0
     while not stopping.is_set():
+        base_id = config.with_name("envoy.base-id")
         envoy = await asyncio.create_subprocess_exec(
-            str(envoy_binary()), "-c", str(config), "--concurrency", "1",
-            "--use-dynamic-base-id", "--log-level", "warning",
-            "--drain-time-s", str(int(DRAIN_SECONDS)),
-        )  # fmt: skip
+            *envoy_command(config, base_id), "--drain-time-s", str(int(DRAIN_SECONDS))
+        )
         log.info("envoy started", extra={"pid": envoy.pid})
         exited = asyncio.ensure_future(envoy.wait())
         stop = asyncio.ensure_future(stopping.wait())
         await asyncio.wait([exited, stop], return_when=asyncio.FIRST_COMPLETED)
         stop.cancel()
+        if envoy.returncode is not None:
+            remove_shared_memory(base_id)
         if stopping.is_set():
             with contextlib.suppress(httpx.HTTPError):
                 await admin.post("/drain_listeners", params={"graceful": ""})
@@ -86,6 +87,7 @@ async def _supervise(config: Path, admin: httpx.AsyncClient, stopping: asyncio.E
             if envoy.returncode is None:
                 envoy.terminate()
             await exited
+            remove_shared_memory(base_id)
             log.info("envoy stopped")
             return
         log.warning("envoy exited; restarting", extra={"code": envoy.returncode, "in": backoff})

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from labkit.envoy import envoy_binary
+from labkit.envoy import envoy_command, remove_shared_memory
 from mesh_runtime.agent.bootstrap import bootstrap
 
 Obj = dict[str, Any]
+# reviews' v1 and v2 subsets, for the tests that apply YAML as a learner would.
+SUBSETS_YAML = """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+"""
 
 
 class Version(BaseHTTPRequestHandler):
@@ -57,17 +70,23 @@ def backend(address: str, version: str) -> tuple[ThreadingHTTPServer, int]:
     return server, server.server_address[1]
 
 
-def start_envoy(
-    directory: Path, node_id: str, pilot: str, admin_port: int
-) -> subprocess.Popen[bytes]:
-    """Envoy with pilot's ADS as its only source of configuration."""
+@contextlib.contextmanager
+def running_envoy(directory: Path, node_id: str, pilot: str, admin_port: int) -> Iterator[None]:
+    """Envoy with pilot's ADS as its only source of configuration; stopped and cleaned after."""
     config = directory / "envoy.json"
     config.write_text(json.dumps(bootstrap(node_id, "router", pilot, admin_port)))
-    return subprocess.Popen(
-        [str(envoy_binary()), "-c", str(config), "--concurrency", "1", "--use-dynamic-base-id",
-         "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=(directory / "envoy.log").open("w"),
-    )  # fmt: skip
+    base_id = directory / "envoy.base-id"
+    envoy = subprocess.Popen(
+        envoy_command(config, base_id),
+        stdout=subprocess.DEVNULL,
+        stderr=(directory / "envoy.log").open("w"),
+    )
+    try:
+        yield
+    finally:
+        envoy.terminate()
+        envoy.wait(timeout=10)
+        remove_shared_memory(base_id)
 
 
 def get(

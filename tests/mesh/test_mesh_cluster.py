@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import VENV_BIN
+from tests.mesh.conftest import SUBSETS_YAML
 from tests.node.conftest import NodeCluster, new_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
@@ -47,16 +48,9 @@ spec:
     metadata: {labels: {app: sleep}}
     spec: {containers: [{name: sleep, image: curlimages/curl, command: [sleep, 1d]}]}
 """
-RULES = """
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
+RULES = (
+    SUBSETS_YAML
+    + """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
@@ -67,6 +61,7 @@ spec:
     route: [{destination: {host: reviews, subset: v2}}]
   - route: [{destination: {host: reviews, subset: v1}}]
 """
+)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from mesh_runtime.pilot import ads
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.snapshot import build_snapshot
 from tests.helpers import free_port
-from tests.mesh.conftest import backend, get, start_envoy, until, versions
+from tests.mesh.conftest import backend, get, running_envoy, until, versions
 
 Obj = dict[str, Any]
 
@@ -98,14 +98,12 @@ def mesh(tmp_path: Path) -> Iterator[Mesh]:
         ads.serve(server, f"unix:{socket_path}"), loop
     ).result(10)
     node = f"router~127.0.0.1~router-{uuid.uuid4().hex[:6]}.default~default.svc.cluster.local"
-    envoy = start_envoy(tmp_path, node, f"unix:{socket_path}", admin)
     live = Mesh(model, server, loop, port, admin, {"v1": v1, "v2": v2})
     try:
-        live.until("Envoy to serve the listener", lambda: _answers(live), timeout=20)
-        yield live
+        with running_envoy(tmp_path, node, f"unix:{socket_path}", admin):
+            live.until("Envoy to serve the listener", lambda: _answers(live), timeout=20)
+            yield live
     finally:
-        envoy.terminate()
-        envoy.wait(timeout=10)
         asyncio.run_coroutine_threadsafe(grpc_server.stop(0), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         v1.shutdown()

@@ -24,7 +24,7 @@ import yaml
 
 from tests.apiserver.conftest import KUBECTL, kubectl_env, serve_in_thread
 from tests.helpers import free_port
-from tests.mesh.conftest import backend, start_envoy, until, versions
+from tests.mesh.conftest import SUBSETS_YAML, backend, running_envoy, until, versions
 
 Obj = dict[str, Any]
 
@@ -106,27 +106,18 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                          "--type=merge", "-p", json.dumps({"status": {"podIP": ip}}))  # fmt: skip
         live.start_pilot()
         node = f"router~127.0.0.1~gw-{uuid.uuid4().hex[:6]}.default~default.svc.cluster.local"
-        envoy = start_envoy(tmp_path, node, f"unix:{socket_path}", admin)
         try:
-            until("the router to answer", lambda: set(versions(port, 20)) == {"v1", "v2"}, 20)
-            yield live
+            with running_envoy(tmp_path, node, f"unix:{socket_path}", admin):
+                until("the router to answer", lambda: set(versions(port, 20)) == {"v1", "v2"}, 20)
+                yield live
         finally:
-            envoy.terminate()
-            envoy.wait(timeout=10)
             if live.pilot is not None:
                 live.stop_pilot()
 
 
-RULES = """
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
----
+RULES = (
+    SUBSETS_YAML
+    + """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews}
@@ -136,6 +127,7 @@ spec:
   - route:
     - destination: {host: reviews, subset: SUBSET}
 """
+)
 
 
 def test_kubectl_apply_takes_effect_and_delete_undoes_it(cluster: Cluster) -> None:

@@ -102,15 +102,21 @@ class Mount:
     read_only: bool = False
 
 
-def launch_argv(
-    pause_pid: int,
-    mounts: list[Mount],
-    identity: Identity,
-    working_dir: str,
-    env: dict[str, str],
-    command: list[str],
-    tty: bool = False,
-) -> list[str]:
+@dataclass(frozen=True)
+class Command:
+    """What runs, as whom, where and with what, in a container (its PID 1, or an exec)."""
+
+    identity: Identity
+    working_dir: str
+    env: dict[str, str]
+    argv: list[str]
+    tty: bool = False
+
+    def env_argv(self) -> list[str]:
+        return [f"{key}={value}" for key, value in self.env.items()]
+
+
+def launch_argv(pause_pid: int, mounts: list[Mount], command: Command) -> list[str]:
     """The node-side command line that becomes the container."""
     lines = ["set -e"]
     for mount in mounts:
@@ -126,33 +132,24 @@ def launch_argv(
         f"mount -t tmpfs -o size=64k,mode=700 tmpfs {CLUSTER_INSIDE}",  # the node's secrets
         "echo 1000 > /proc/self/oom_score_adj",
         f"prlimit --nproc={MAX_PROCESSES}:{MAX_PROCESSES} --pid $$",
-        f"cd {shlex.quote(working_dir or '/')}",
-        f'exec {_terminal(tty)}{shlex.join(identity.setpriv())} -- env -i "$@"',
+        f"cd {shlex.quote(command.working_dir or '/')}",
+        f'exec {_terminal(command.tty)}{shlex.join(command.identity.setpriv())} -- env -i "$@"',
     ]
     return [
         "nsenter", f"--target={pause_pid}", "--net", "--uts", "--ipc", "--mount", "--",
         "unshare", "--mount", "--propagation=private", "--pid", "--fork", "--kill-child",
         "--mount-proc", "--",
-        "sh", "-c", "\n".join(lines), "container",
-        *(f"{key}={value}" for key, value in env.items()), *command,
+        "sh", "-c", "\n".join(lines), "container", *command.env_argv(), *command.argv,
     ]  # fmt: skip
 
 
-def exec_argv(
-    init_pid: int,
-    identity: Identity,
-    working_dir: str,
-    env: dict[str, str],
-    command: list[str],
-    tty: bool = False,
-) -> list[str]:
+def exec_argv(init_pid: int, command: Command) -> list[str]:
     """``kubectl exec``: the same namespaces, user and environment as the container's PID 1."""
     return [
         # nsenter's --wd would resolve the directory before entering the mount namespace.
         "nsenter", f"--target={init_pid}", "--net", "--uts", "--ipc", "--mount", "--pid", "--",
-        *_terminal(tty).split(), *identity.setpriv(), "--",
-        "env", "-i", f"--chdir={working_dir or '/'}",
-        *(f"{key}={value}" for key, value in env.items()), *command,
+        *_terminal(command.tty).split(), *command.identity.setpriv(), "--",
+        "env", "-i", f"--chdir={command.working_dir or '/'}", *command.env_argv(), *command.argv,
     ]  # fmt: skip
 
 

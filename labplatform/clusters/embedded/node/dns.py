@@ -29,6 +29,8 @@ import dns.rdatatype
 import dns.reversename
 import dns.rrset
 
+from labplatform.clusters.embedded.node.index import ServiceIndex, key
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -36,33 +38,20 @@ TTL = 5
 UDP_LIMIT = 512
 
 
-class ClusterRecords:
+class ClusterRecords(ServiceIndex):
     """The records of one cluster domain, kept as the node's watch sees objects change."""
 
     def __init__(self, domain: str = "cluster.local") -> None:
+        super().__init__()
         self.domain = dns.name.from_text(domain)
-        self._services: dict[tuple[str, str], Obj] = {}
-        self._endpoints: dict[tuple[str, str], Obj] = {}
         self._pods: dict[tuple[str, str], str] = {}  # (ns, name) -> IP
-
-    def set_service(self, service: Obj) -> None:
-        self._services[_key(service)] = service
-
-    def delete_service(self, namespace: str, name: str) -> None:
-        self._services.pop((namespace, name), None)
-
-    def set_endpoints(self, endpoints: Obj) -> None:
-        self._endpoints[_key(endpoints)] = endpoints
-
-    def delete_endpoints(self, namespace: str, name: str) -> None:
-        self._endpoints.pop((namespace, name), None)
 
     def set_pod(self, pod: Obj) -> None:
         ip = pod.get("status", {}).get("podIP")
         if ip:
-            self._pods[_key(pod)] = ip
+            self._pods[key(pod)] = ip
         else:
-            self._pods.pop(_key(pod), None)
+            self._pods.pop(key(pod), None)
 
     def delete_pod(self, namespace: str, name: str) -> None:
         self._pods.pop((namespace, name), None)
@@ -202,10 +191,6 @@ class ClusterRecords:
             if pod_ip == ip:
                 yield dns.rdatatype.PTR, [f"{ip.replace('.', '-')}.{namespace}.pod.{self.domain}"]
                 return
-
-
-def _key(obj: Obj) -> tuple[str, str]:
-    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 def _is_reverse(name: dns.name.Name) -> bool:

@@ -38,6 +38,7 @@ from labplatform.clusters.embedded.apiserver.store import Change, Obj
 from labplatform.clusters.embedded.apiserver.tokens import API_AUDIENCE, TokenIssuer
 from labplatform.clusters.embedded.node import images, network, probes
 from labplatform.clusters.embedded.node.containers import (
+    Command,
     ContainerProcess,
     Identity,
     Mount,
@@ -379,13 +380,13 @@ class PodWorker:
             self.node.linked_services(self.pod["metadata"]["namespace"]),
             self.node.lookup(),
         )
-        command = list(spec.get("command") or state.image.entrypoint)
+        entrypoint = list(spec.get("command") or state.image.entrypoint)
         args = (
             spec.get("args")
             if spec.get("args") is not None
             else (state.image.command if not spec.get("command") else ())
         )
-        argv = [expand(part, env) for part in (*command, *(args or ()))]
+        argv = [expand(part, env) for part in (*entrypoint, *(args or ()))]
         if not argv:
             raise ContainerConfigError("no command specified")
         mounts = []
@@ -396,19 +397,19 @@ class PodWorker:
             if mount.get("subPath"):
                 source = source / mount["subPath"]
             mounts.append(Mount(source, mount["mountPath"], bool(mount.get("readOnly"))))
-        return launch_argv(
-            self.sandbox.pid, mounts, Identity.of(self.pod, spec), spec.get("workingDir", ""),
-            env, argv, tty=bool(spec.get("tty")),
+        process = Command(
+            Identity.of(self.pod, spec), spec.get("workingDir", ""), env, argv,
+            tty=bool(spec.get("tty")),
         )  # fmt: skip
+        return launch_argv(self.sandbox.pid, mounts, process)
 
     async def run_in(self, name: str, command: list[str], timeout: float) -> int:
         """Run ``command`` in a running container (exec probes)."""
         state = self.state(name)
         if state is None or state.running is None or (init := state.running.init_pid()) is None:
             return 1
-        argv = exec_argv(
-            init, Identity.of(self.pod, state.spec), state.spec.get("workingDir", ""), {}, command
-        )
+        identity = Identity.of(self.pod, state.spec)
+        argv = exec_argv(init, Command(identity, state.spec.get("workingDir", ""), {}, command))
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
         )

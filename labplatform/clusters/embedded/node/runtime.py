@@ -21,6 +21,7 @@ from labplatform.clusters.embedded.apiserver.node import ExecProcess, LogOptions
 from labplatform.clusters.embedded.node import linux
 from labplatform.clusters.embedded.node.containers import (
     Attachment,
+    Command,
     ExecSession,
     Identity,
     exec_argv,
@@ -89,14 +90,9 @@ class EmbeddedNode:
         )
         if tty:
             env.setdefault("TERM", "xterm")
-        argv = exec_argv(
-            init,
-            Identity.of(worker.pod, state.spec),
-            state.spec.get("workingDir", ""),
-            env,
-            command,
-            tty=tty,
-        )
+        identity = Identity.of(worker.pod, state.spec)
+        working_dir = state.spec.get("workingDir", "")
+        argv = exec_argv(init, Command(identity, working_dir, env, command, tty=tty))
         return await ExecSession.start(argv, tty, stdin)
 
     async def attach(self, pod: Obj, container: str, tty: bool, stdin: bool) -> ExecProcess:

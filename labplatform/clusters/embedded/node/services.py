@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from labplatform.clusters.embedded.node.index import ServiceIndex
+
 Obj = dict[str, Any]
 MASQUERADE_MARK = "0x4000/0x4000"
 HOOKS = {  # (table, built-in chain) -> our chain, jumped to first
@@ -133,27 +135,14 @@ def proxy_rules(services: Iterable[Obj], endpoints: Iterable[Obj]) -> str:
     )
 
 
-class ServiceProxy:
+class ServiceProxy(ServiceIndex):
     """Keeps the node's iptables in step with Services and Endpoints."""
 
     def __init__(self, iptables: str = "iptables") -> None:
+        super().__init__()
         self._iptables = iptables
-        self._services: dict[tuple[str, str], Obj] = {}
-        self._endpoints: dict[tuple[str, str], Obj] = {}
         self._applied: str | None = None
         self._chains: set[str] = set()
-
-    def set_service(self, service: Obj) -> None:
-        self._services[_key(service)] = service
-
-    def delete_service(self, namespace: str, name: str) -> None:
-        self._services.pop((namespace, name), None)
-
-    def set_endpoints(self, endpoints: Obj) -> None:
-        self._endpoints[_key(endpoints)] = endpoints
-
-    def delete_endpoints(self, namespace: str, name: str) -> None:
-        self._endpoints.pop((namespace, name), None)
 
     async def sync(self) -> None:
         """Apply the current rules atomically; nothing is run when nothing changed."""
@@ -199,10 +188,6 @@ class ServiceProxy:
             present = await _run(self._iptables, "-t", table, "-C", hook, "-j", chain, check=False)
             if present is None:
                 await _run(self._iptables, "-t", table, "-I", hook, "1", "-j", chain)
-
-
-def _key(obj: Obj) -> tuple[str, str]:
-    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 async def _run(*argv: str, stdin: str | None = None, check: bool = True) -> str | None:
