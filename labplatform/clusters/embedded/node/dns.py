@@ -211,12 +211,20 @@ class ClusterDns:
         return int(self._udp.get_extra_info("sockname")[1])
 
     async def start(self, host: str, port: int = 53) -> None:
+        """Listen on UDP and TCP at one port; port 0 picks one free for both."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self.records), local_addr=(host, port)
-        )
-        self._udp = transport
-        self._tcp = await asyncio.start_server(self._serve_tcp, host, self.port)
+        for attempt in range(20 if port == 0 else 1):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self.records), local_addr=(host, port)
+            )
+            self._udp = transport
+            try:
+                self._tcp = await asyncio.start_server(self._serve_tcp, host, self.port)
+                break
+            except OSError:  # the UDP port's TCP twin is taken: try another pair
+                transport.close()
+                if attempt == 19 or port != 0:
+                    raise
         log.info("cluster DNS listening", extra={"address": f"{host}:{self.port}"})
 
     async def stop(self) -> None:
