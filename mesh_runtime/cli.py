@@ -12,7 +12,9 @@ import yaml
 from labkit.envoy import EnvoyNotFoundError, envoy_version
 
 DEFAULT_PILOT = "istiod.istio-system.svc:15010"
-SYNCZ = "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug/syncz"
+PILOT_DEBUG = "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug"
+SYNCZ = f"{PILOT_DEBUG}/syncz"
+CONFIG_DUMP = f"{PILOT_DEBUG}/config_dump"
 TYPES = ("CDS", "LDS", "EDS", "RDS")
 
 
@@ -86,6 +88,48 @@ def proxy_status(kubeconfig: str | None) -> None:
     for status in sorted(statuses, key=lambda s: s["proxy"]):
         name = status["proxy"].split("~")[2] if status["proxy"].count("~") == 3 else status["proxy"]
         click.echo(f"{name:<50} " + " ".join(f"{status.get(t, '-'):<8}" for t in TYPES))
+
+
+CONFIG_TYPES = {
+    "cluster": ("type.googleapis.com/envoy.config.cluster.v3.Cluster", "name"),
+    "listener": ("type.googleapis.com/envoy.config.listener.v3.Listener", "name"),
+    "route": ("type.googleapis.com/envoy.config.route.v3.RouteConfiguration", "name"),
+    "endpoint": ("type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
+                 "cluster_name"),
+}  # fmt: skip
+
+
+@main.command("proxy-config")
+@click.argument("kind", type=click.Choice(sorted(CONFIG_TYPES)))
+@click.argument("pod")
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-o", "--output", type=click.Choice(["short", "json"]), default="short")
+@kubeconfig_option
+def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: str | None) -> None:
+    """What pilot serves POD's proxy, by type (like istioctl proxy-config)."""
+    import json
+
+    from kubernetes.client.exceptions import ApiException
+
+    from mesh_runtime import kube
+
+    with kube.api_client(kubeconfig) as client:
+        try:
+            found = kube.get_raw(client, f"/api/v1/namespaces/{namespace}/pods/{pod}")
+            ip = found.get("status", {}).get("podIP", "")
+            gateway = found["metadata"].get("labels", {}).get("istio") == "ingressgateway"
+            role = "router" if gateway else "sidecar"
+            proxy = f"{role}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
+            dump = kube.get_raw(client, f"{CONFIG_DUMP}?proxy={proxy}")
+        except ApiException as exc:
+            raise click.ClickException(f"{exc.status} {exc.reason}: {exc.body}") from None
+    type_url, name_field = CONFIG_TYPES[kind]
+    resources = dump.get(type_url, [])
+    if output == "json":
+        click.echo(json.dumps(resources, indent=2))
+        return
+    for resource in resources:
+        click.echo(resource[name_field])
 
 
 if __name__ == "__main__":

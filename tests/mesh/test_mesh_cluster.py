@@ -109,6 +109,9 @@ def test_sidecars_sync_and_istios_request_routing_holds(mesh: NodeCluster) -> No
     mesh.wait_for("all traffic on v1", lambda: set(versions(mesh, 10)) == {"v1"}, timeout=20)
     assert set(versions(mesh, 20)) == {"v1"}
     assert set(versions(mesh, 10, "end-user: jason")) == {"v2"}
+    sleep = mesh.get("pods", "-l", "app=sleep")["items"][0]["metadata"]["name"]
+    clusters = meshctl(mesh, "proxy-config", "cluster", sleep).split()
+    assert "outbound|80|v2|reviews.default.svc.cluster.local" in clusters
     # The request went through the client's sidecar: Envoy added its request id.
     echoed = mesh.kubectl(
         "exec", "deploy/sleep", "-c", "sleep", "--", "curl", "-s", "http://reviews/"
@@ -185,3 +188,7 @@ def test_the_ingress_gateway_routes_what_a_gateway_and_its_virtual_service_say(
     replies = [through_gateway("/reviews")[1] for _ in range(5)]
     assert all("Hostname: reviews-v2-" in reply and "GET / " in reply for reply in replies)
     assert "NotFound" in through_gateway("/elsewhere")[1]  # no route: 404 from the gateway
+    gateway = mesh.get("pods", "-n", "istio-system", "-l", "istio=ingressgateway")["items"][0]
+    name = gateway["metadata"]["name"]
+    assert "0.0.0.0_80" in meshctl(mesh, "proxy-config", "listener", name, "-n", "istio-system")
+    assert "http.80" in meshctl(mesh, "proxy-config", "route", name, "-n", "istio-system")
