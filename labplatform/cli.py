@@ -135,11 +135,23 @@ def _progress(message: str) -> None:
     show_default=True,
     help="CPU limit of the whole cluster, in cores.",
 )
+@click.option("--mesh", is_flag=True, help="Install the service mesh's control plane too.")
 @click.pass_context
-def cluster_create(ctx: click.Context, name: str, memory_mb: int, cpus: float) -> None:
-    """Create cluster NAME and wait until its API answers."""
+def cluster_create(ctx: click.Context, name: str, memory_mb: int, cpus: float, mesh: bool) -> None:
+    """Create cluster NAME and wait until its API answers (and the mesh, with --mesh)."""
     click.echo(f"creating cluster {name}", err=True)
-    info = _clusters(ctx).create(name, _progress, memory_mb=memory_mb, cpus=cpus)
+    clusters = _clusters(ctx)
+    info = clusters.create(name, _progress, memory_mb=memory_mb, cpus=cpus)
+    if mesh:
+        from mesh_runtime import kube
+        from mesh_runtime.install import install
+
+        _progress("installing the mesh (istiod and the ingress gateway)")
+        with kube.api_client(str(clusters.kubeconfig(name))) as client:
+            try:
+                install(client, _progress, wait=True)
+            except TimeoutError as exc:
+                raise click.ClickException(str(exc)) from None
     click.echo(f"cluster {name} is ready at {info.server}")
     click.echo(f"export KUBECONFIG={_clusters(ctx).kubeconfig(name)}")
 

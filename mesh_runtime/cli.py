@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 from typing import Any
 
 import click
@@ -42,15 +41,18 @@ def version() -> None:
 
 @main.command()
 @kubeconfig_option
-def install(kubeconfig: str | None) -> None:
-    """Install the control plane (istio-system: istiod) into the cluster."""
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="wait until istiod and the ingress gateway are available")  # fmt: skip
+def install(kubeconfig: str | None, wait: bool) -> None:
+    """Install the control plane (istio-system: istiod, the ingress gateway) into the cluster."""
     from mesh_runtime import kube
+    from mesh_runtime.install import install as install_mesh
 
-    manifest = resources.files("mesh_runtime").joinpath("manifests/istio-system.yaml")
-    documents = [d for d in yaml.safe_load_all(manifest.read_text()) if d]
     with kube.api_client(kubeconfig) as client:
-        for applied in kube.apply(client, documents):
-            click.echo(f"{applied} applied")
+        try:
+            install_mesh(client, click.echo, wait=wait)
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo("the control plane is installed; `meshctl proxy-status` lists connected proxies")
 
 

@@ -6,6 +6,7 @@ capturing each pod's traffic with iptables in the pod's own namespace.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,3 +193,16 @@ def test_the_ingress_gateway_routes_what_a_gateway_and_its_virtual_service_say(
     name = gateway["metadata"]["name"]
     assert "0.0.0.0_80" in meshctl(mesh, "proxy-config", "listener", name, "-n", "istio-system")
     assert "http.80" in meshctl(mesh, "proxy-config", "route", name, "-n", "istio-system")
+
+
+def test_cluster_create_with_the_mesh_comes_up_with_its_control_plane(tmp_path: Path) -> None:
+    env = {**os.environ, "LABPLATFORM_DATA_DIR": str(tmp_path / "data")}
+    labplatform = str(VENV_BIN / "labplatform")
+    created = subprocess.run([labplatform, "cluster", "create", "meshed", "--mesh"], env=env,
+                             capture_output=True, text=True, timeout=180)  # fmt: skip
+    try:
+        assert created.returncode == 0, created.stderr
+        assert "istiod is available" in created.stderr
+        assert "istio-ingressgateway is available" in created.stderr
+    finally:
+        subprocess.run([labplatform, "cluster", "delete", "meshed"], env=env, timeout=60)
