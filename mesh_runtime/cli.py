@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +17,14 @@ PILOT_DEBUG = "/api/v1/namespaces/istio-system/services/istiod:15014/proxy/debug
 SYNCZ = f"{PILOT_DEBUG}/syncz"
 CONFIG_DUMP = f"{PILOT_DEBUG}/config_dump"
 TYPES = ("CDS", "LDS", "EDS", "RDS")
+ISTIO_KINDS = {
+    "VirtualService": "virtualservices",
+    "DestinationRule": "destinationrules",
+    "Gateway": "gateways",
+    "ServiceEntry": "serviceentries",
+    "Sidecar": "sidecars",
+}
+ANALYZE_FAILED = 79  # istioctl's exit status when analysis finds issues at the threshold
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,18 +66,141 @@ def install(kubeconfig: str | None, wait: bool) -> None:
     click.echo("the control plane is installed; `meshctl proxy-status` lists connected proxies")
 
 
+def _documents(filenames: tuple[str, ...]) -> Iterator[tuple[str, Any]]:
+    """(source, document) from files, directories (their .yaml, .yml and .json) or ``-``."""
+    for filename in filenames:
+        path = Path(filename)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+        else:
+            files = [path]
+        for file in files:
+            name = "<stdin>" if filename == "-" else str(file)
+            try:
+                text = sys.stdin.read() if filename == "-" else file.read_text()
+                documents = [d for d in yaml.safe_load_all(text) if d is not None]
+            except OSError as exc:
+                raise click.ClickException(f"{name}: {exc.strerror}") from None
+            except yaml.YAMLError as exc:
+                raise click.ClickException(f"{name}: not valid YAML: {exc}") from None
+            for document in documents:
+                yield name, document
+
+
+files_option = click.option(
+    "-f", "--filename", multiple=True, help="file, directory or - for stdin (repeatable)"
+)
+
+
 @main.command("kube-inject")
-@click.option("-f", "--filename", type=click.File(), required=True, help="manifest, or - for stdin")
+@files_option
 @click.option("--pilot", default=DEFAULT_PILOT, show_default=True, help="where proxies find pilot")
-def kube_inject(filename: Any, pilot: str) -> None:
+def kube_inject(filename: tuple[str, ...], pilot: str) -> None:
     """Add the sidecar to every pod in a manifest and print it (like istioctl kube-inject)."""
     from mesh_runtime.inject import inject
 
-    try:
-        documents = [d for d in yaml.safe_load_all(filename) if d]
-    except yaml.YAMLError as exc:
-        raise click.ClickException(f"{filename.name}: not valid YAML: {exc}") from None
-    yaml.safe_dump_all([inject(d, pilot) for d in documents], sys.stdout, sort_keys=False)
+    if not filename:
+        raise click.UsageError("give the manifest with -f FILE (or -f - for stdin)")
+    documents = [inject(document, pilot) for _, document in _documents(filename)]
+    yaml.safe_dump_all(documents, sys.stdout, sort_keys=False)
+
+
+@main.command()
+@files_option
+def validate(filename: tuple[str, ...]) -> None:
+    """Check Istio config in files against Istio's rules, before applying it."""
+    from mesh_runtime.validation import GROUP, describe
+    from mesh_runtime.validation import validate as check
+
+    if not filename:
+        raise click.UsageError("give the config with -f FILE (or -f - for stdin)")
+    failed: set[str] = set()
+    sources: list[str] = []
+    for source, document in _documents(filename):
+        sources += [] if source in sources else [source]
+        if not isinstance(document, dict):
+            messages = ["not a Kubernetes object (expected a mapping with apiVersion and kind)"]
+        elif str(document.get("apiVersion", "")).startswith(GROUP) and (
+            document.get("kind") not in ISTIO_KINDS
+        ):
+            messages = [f"unknown kind {document.get('kind')!r} in {GROUP}"]
+        elif not (document.get("metadata") or {}).get("name"):
+            messages = ["metadata.name is required"]
+        else:
+            messages = check(document)
+        if messages:
+            failed.add(source)
+            what = (
+                f"{document.get('kind')} {document['metadata']['name']}"
+                if isinstance(document, dict) and (document.get("metadata") or {}).get("name")
+                else "document"
+            )
+            click.echo(f"Error: {source}: {what}: {describe(messages)}", err=True)
+    for source in sources:
+        if source not in failed:
+            click.echo(f'"{source}" is valid')
+    if failed:
+        sys.exit(1)
+
+
+def _cluster_objects(kubeconfig: str | None) -> list[Any]:
+    """What analysis reads from the cluster: namespaces, services, pods and Istio config."""
+    from kubernetes.client.exceptions import ApiException
+
+    from mesh_runtime import kube
+
+    paths = {"Namespace": "/api/v1/namespaces", "Service": "/api/v1/services",
+             "Pod": "/api/v1/pods"}  # fmt: skip
+    paths |= {
+        kind: f"/apis/networking.istio.io/v1/{plural}" for kind, plural in ISTIO_KINDS.items()
+    }
+    objects = []
+    with kube.api_client(kubeconfig) as client:
+        for kind, path in paths.items():
+            try:
+                items = kube.get_raw(client, path).get("items") or []
+            except ApiException as exc:
+                raise click.ClickException(f"listing {path}: {exc.status} {exc.reason}") from None
+            objects += [{**item, "kind": kind} for item in items]
+    return objects
+
+
+@main.command()
+@files_option
+@click.option("-n", "--namespace", default="default", show_default=True)
+@click.option("-A", "--all-namespaces", is_flag=True, help="analyze every namespace")
+@click.option(
+    "--use-kube/--no-use-kube",
+    default=True,
+    show_default=True,
+    help="read the cluster's config (with -f files over it), or only the files",
+)
+@click.option(
+    "--failure-threshold",
+    type=click.Choice(["Info", "Warning", "Error"]),
+    default="Error",
+    show_default=True,
+    help="exit 79 on findings at this level or above",
+)
+@kubeconfig_option
+def analyze(filename: tuple[str, ...], namespace: str, all_namespaces: bool, use_kube: bool,
+            failure_threshold: str, kubeconfig: str | None) -> None:  # fmt: skip
+    """Warn about config that is valid but will not work: unknown hosts, subsets, gateways."""
+    from mesh_runtime.analyze import LEVELS
+    from mesh_runtime.analyze import analyze as run_analysis
+
+    objects = _cluster_objects(kubeconfig) if use_kube else []
+    objects += [document for _, document in _documents(filename)]
+    messages = run_analysis(objects, None if all_namespaces else {namespace})
+    where = "all namespaces" if all_namespaces else f"namespace: {namespace}"
+    if not messages:
+        click.echo(f"\u2714 No validation issues found when analyzing {where}.")
+        return
+    for message in messages:
+        click.echo(str(message))
+    threshold = LEVELS.index(failure_threshold)
+    if any(LEVELS.index(message.level) >= threshold for message in messages):
+        sys.exit(ANALYZE_FAILED)
 
 
 @main.command("proxy-status")

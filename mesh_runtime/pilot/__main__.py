@@ -17,7 +17,6 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from kubernetes import client as k8s
@@ -29,10 +28,10 @@ from starlette.routing import Route
 
 from labkit.logs import configure_logging
 from mesh_runtime import kube
-from mesh_runtime.pilot import ads, injector
+from mesh_runtime.pilot import ads, webhooks
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.snapshot import build_snapshot
-from mesh_runtime.pilot.watch import Watcher
+from mesh_runtime.pilot.watch import KINDS, Watcher
 
 log = logging.getLogger("mesh_runtime.pilot")
 
@@ -44,7 +43,10 @@ def main() -> None:
     parser.add_argument("--debug-host", default="0.0.0.0")
     parser.add_argument("--debug-port", type=int, default=15014)
     parser.add_argument(
-        "--injector-port", type=int, default=0, help="serve sidecar injection here (istiod: 15017)"
+        "--webhook-port",
+        type=int,
+        default=0,
+        help="serve sidecar injection and config validation here (istiod: 15017)",
     )
     parser.add_argument("--pilot-address", default="istiod.istio-system.svc:15010",
                         help="where injected proxies find pilot")  # fmt: skip
@@ -58,7 +60,7 @@ def main() -> None:
                 args.xds_address,
                 args.debug_host,
                 args.debug_port,
-                args.injector_port,
+                args.webhook_port,
                 args.pilot_address,
             )
         )
@@ -69,7 +71,7 @@ async def run(
     xds_address: str,
     debug_host: str,
     debug_port: int,
-    injector_port: int = 0,
+    webhook_port: int = 0,
     pilot_address: str = "",
 ) -> None:
     if kubeconfig:
@@ -91,12 +93,12 @@ async def run(
             access_log=False,
         )
     )
-    injector = await _start_injector(api_client, injector_port, pilot_address)
+    admission = await _start_webhooks(api_client, webhook_port, pilot_address)
     try:
         await debug.serve()
     finally:
-        if injector is not None:
-            injector.should_exit = True
+        if admission is not None:
+            admission.should_exit = True
         watcher.stop()
         await grpc_server.stop(grace=2)
         api_client.close()
@@ -110,15 +112,15 @@ class _SecondaryServer(uvicorn.Server):
         yield
 
 
-async def _start_injector(
+async def _start_webhooks(
     api_client: k8s.ApiClient, port: int, pilot_address: str
 ) -> uvicorn.Server | None:
     if not port:
         return None
-    certificate = injector.make_certificate(Path(tempfile.mkdtemp(prefix="istiod-webhook-")))
+    certificate = webhooks.make_certificate(Path(tempfile.mkdtemp(prefix="istiod-webhook-")))
     server = _SecondaryServer(
         uvicorn.Config(
-            injector.app(pilot_address),
+            webhooks.app(pilot_address),
             host="0.0.0.0",
             port=port,
             ssl_certfile=str(certificate.cert_path),
@@ -132,9 +134,9 @@ async def _start_injector(
         if serving.done():
             serving.result()  # raises why it could not start
         await asyncio.sleep(0.05)
-    # Registered once the webhook answers, so no pod creation waits on a missing server.
-    await asyncio.to_thread(kube.apply, api_client, [injector.configuration(certificate.ca_pem)])
-    log.info("sidecar injector serving", extra={"port": port})
+    # Registered once the webhooks answer, so no request waits on a missing server.
+    await asyncio.to_thread(kube.apply, api_client, webhooks.configurations(certificate.ca_pem))
+    log.info("injection and validation webhooks serving", extra={"port": port})
     return server
 
 
@@ -148,8 +150,8 @@ def debug_app(model: MeshModel, server: ads.AdsServer, watcher: Watcher) -> Star
         return JSONResponse([stream.status() for stream in list(server.streams.values())])
 
     async def configz(_: Request) -> Response:
-        rules: list[Any] = [*model.rules("VirtualService"), *model.rules("DestinationRule")]
-        return JSONResponse(rules)
+        kinds = [kind.name for kind in KINDS if kind.group]
+        return JSONResponse([rule for kind in kinds for rule in model.rules(kind)])
 
     async def config_dump(request: Request) -> Response:
         proxy_id = request.query_params.get("proxy", "")

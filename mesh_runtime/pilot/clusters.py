@@ -5,13 +5,16 @@ so ``meshctl proxy-config cluster`` reads like ``istioctl``'s. A
 DestinationRule's traffic policy (load balancer, connection pool, outlier
 detection) applies to the service's clusters, a subset's own policy to
 that subset's, and a ``portLevelSettings`` entry to its port, in Istio's
-order of precedence.
+order of precedence. A Kubernetes Service's and a STATIC ServiceEntry's
+endpoints come over EDS; a DNS ServiceEntry's names are resolved by Envoy
+itself, and a NONE one's traffic goes where it was addressed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mesh_runtime.durations import envoy_duration
 from mesh_runtime.pilot.model import MeshModel, Service, ServicePort
 
 Obj = dict[str, Any]
@@ -38,10 +41,32 @@ def build_clusters(model: MeshModel) -> list[Obj]:
         for port in service.ports:
             policy = _port_policy(spec.get("trafficPolicy") or {}, port.port)
             clusters.append(_cluster(service, port, "", policy))
+            if service.resolution not in ("EDS", "STATIC"):
+                _resolve_itself(clusters[-1], model, service, port)
+                continue
             for subset in spec.get("subsets") or []:
                 merged = {**policy, **_port_policy(subset.get("trafficPolicy") or {}, port.port)}
                 clusters.append(_cluster(service, port, subset["name"], merged))
     return clusters
+
+
+def _resolve_itself(cluster: Obj, model: MeshModel, service: Service, port: ServicePort) -> None:
+    """A ServiceEntry cluster whose addresses Envoy finds: by DNS, or the original destination."""
+    del cluster["eds_cluster_config"]
+    if service.resolution == "NONE":
+        cluster.update(type="ORIGINAL_DST", lb_policy="CLUSTER_PROVIDED")
+        return
+    addresses = [(e.ip, e.port) for e in model.endpoints(service) if e.port_name == port.name]
+    if not addresses:  # no endpoints listed: the host itself, on the port
+        addresses = [(service.host, port.target_port or port.port)]
+    cluster["type"] = "LOGICAL_DNS" if service.resolution == "DNS_ROUND_ROBIN" else "STRICT_DNS"
+    cluster["load_assignment"] = {
+        "cluster_name": cluster["name"],
+        "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": ip, "port_value": number}}}}
+            for ip, number in addresses
+        ]}],
+    }  # fmt: skip
 
 
 def _port_policy(policy: Obj, port: int) -> Obj:
@@ -111,7 +136,7 @@ def _connection_pool(cluster: Obj, pool: Obj) -> None:
     if thresholds:
         cluster["circuit_breakers"] = {"thresholds": [thresholds]}
     if "connectTimeout" in tcp:
-        cluster["connect_timeout"] = tcp["connectTimeout"]
+        cluster["connect_timeout"] = envoy_duration(tcp["connectTimeout"])
 
 
 def _http_pool(pool: Obj) -> Obj:
@@ -122,7 +147,9 @@ def _http_pool(pool: Obj) -> Obj:
             "max_requests_per_connection": http["maxRequestsPerConnection"]
         }
     if "idleTimeout" in http:
-        options.setdefault("common_http_protocol_options", {})["idle_timeout"] = http["idleTimeout"]
+        options.setdefault("common_http_protocol_options", {})["idle_timeout"] = envoy_duration(
+            http["idleTimeout"]
+        )
     return options
 
 
@@ -131,8 +158,8 @@ def _outlier_detection(cluster: Obj, outlier: Obj | None) -> None:
         return
     errors = outlier.get("consecutive5xxErrors", outlier.get("consecutiveErrors"))
     detection: Obj = {
-        "interval": outlier.get("interval", "10s"),
-        "base_ejection_time": outlier.get("baseEjectionTime", "30s"),
+        "interval": envoy_duration(outlier.get("interval", "10s")),
+        "base_ejection_time": envoy_duration(outlier.get("baseEjectionTime", "30s")),
         "max_ejection_percent": outlier.get("maxEjectionPercent", 10),
         "enforcing_consecutive_5xx": 100 if errors else 0,
         "enforcing_success_rate": 0,

@@ -2,7 +2,8 @@
 
 A service port's cluster gets every ready address of the Service on that
 port; a subset's cluster only those whose pods carry the subset's labels,
-which is how ``subset: v2`` reaches the pods labelled ``version: v2``.
+which is how ``subset: v2`` reaches the pods labelled ``version: v2``. A
+STATIC ServiceEntry's endpoints come the same way, with their own labels.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ Obj = dict[str, Any]
 def build_endpoints(model: MeshModel) -> list[Obj]:
     assignments = []
     for service in model.services.values():
+        if service.resolution not in ("EDS", "STATIC"):
+            continue  # Envoy resolves these itself
         rule = model.destination_rule(service.host)
         subsets = [("", {})] + [
             (s["name"], dict(s.get("labels") or {}))

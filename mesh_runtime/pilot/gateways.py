@@ -13,7 +13,7 @@ from typing import Any
 
 from mesh_runtime.pilot.listeners import http_listener
 from mesh_runtime.pilot.model import MeshModel
-from mesh_runtime.pilot.routes import finish_routes, http_routes
+from mesh_runtime.pilot.routes import Source, finish_routes, http_routes
 
 Obj = dict[str, Any]
 
@@ -36,16 +36,16 @@ def gateway_listeners(model: MeshModel, labels: dict[str, str]) -> list[Obj]:
     ]
 
 
-def gateway_routes(model: MeshModel, labels: dict[str, str]) -> list[Obj]:
+def gateway_routes(model: MeshModel, source: Source) -> list[Obj]:
     configurations = []
-    for port, pairs in sorted(gateway_servers(model, labels).items()):
+    for port, pairs in sorted(gateway_servers(model, source.labels).items()):
         hosts: dict[str, list[Obj]] = {}
         for gateway, server in pairs:
             allowed = [h.split("/", 1)[-1] for h in server.get("hosts") or ["*"]]
             for rule in model.virtual_services_for_gateway(gateway):
                 for host in rule.get("spec", {}).get("hosts") or []:
                     if "*" in allowed or host in allowed:
-                        routes = finish_routes(model, http_routes(rule, port))
+                        routes = finish_routes(model, http_routes(rule, port, source))
                         hosts.setdefault(host, []).extend(routes)
         virtual_hosts = [
             {"name": f"{host}:{port}", "domains": [host, f"{host}:{port}"], "routes": routes}

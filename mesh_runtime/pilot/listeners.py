@@ -2,10 +2,12 @@
 
 A sidecar (``capture=True``) takes every outbound connection on
 ``virtualOutbound`` (15001, where the capture rules send them) and hands
-it by original destination port to a listener per HTTP service port
-(``0.0.0.0_80``, not bound itself), whose routes come over RDS; anything
-else passes through to where it was going. Without capture (a gateway, or
-a proxy in front of a test), the per-port listeners bind themselves.
+it by original destination to a listener per TCP service address
+(``10.96.0.12_3306``, see :mod:`mesh_runtime.pilot.tcp`) or per HTTP
+service port (``0.0.0.0_80``), none bound itself, the HTTP ones with routes
+over RDS; anything else passes through to where it was going. Without
+capture (a gateway, or a proxy in front of a test), the per-port listeners
+bind themselves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 from mesh_runtime.pilot.clusters import ADS
 from mesh_runtime.pilot.model import MeshModel
+from mesh_runtime.pilot.routes import CORS_FILTER, FAULT_FILTER, Source
+from mesh_runtime.pilot.tcp import tcp_listeners
 
 Obj = dict[str, Any]
 OUTBOUND_PORT = 15001
@@ -26,11 +30,14 @@ HCM_TYPE = (
 )
 
 
-def build_listeners(model: MeshModel, capture: bool = True, address: str = "0.0.0.0") -> list[Obj]:
+def build_listeners(
+    model: MeshModel, source: Source, capture: bool = True, address: str = "0.0.0.0"
+) -> list[Obj]:
     ports = sorted(
         {p.port for s in model.services.values() for p in s.ports if p.protocol == "HTTP"}
     )
-    listeners = [http_listener(address, port, bind=not capture) for port in ports]
+    listeners = tcp_listeners(model, source, bind=not capture, address=address)
+    listeners += [http_listener(address, port, bind=not capture) for port in ports]
     if capture:
         listeners += [_virtual_outbound(), _virtual_inbound()]
     return listeners
@@ -73,26 +80,25 @@ def http_listener(address: str, port: int, bind: bool, route_name: str = "") -> 
                                 "config_source": ADS,
                             },
                             "http_filters": [
-                                {
-                                    "name": "envoy.filters.http.fault",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/"
-                                        "envoy.extensions.filters.http.fault.v3.HTTPFault"
-                                    },
-                                },
-                                {
-                                    "name": "envoy.filters.http.router",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/"
-                                        "envoy.extensions.filters.http.router.v3.Router"
-                                    },
-                                },
+                                _filter(CORS_FILTER, "cors.v3.Cors"),
+                                _filter(FAULT_FILTER, "fault.v3.HTTPFault"),
+                                _filter("envoy.filters.http.router", "router.v3.Router"),
                             ],
                         },
                     }
                 ]
             }
         ],
+    }
+
+
+def _filter(name: str, config_type: str) -> Obj:
+    """An HTTP filter with its defaults; routes configure CORS and faults per route."""
+    return {
+        "name": name,
+        "typed_config": {
+            "@type": f"type.googleapis.com/envoy.extensions.filters.http.{config_type}"
+        },
     }
 
 

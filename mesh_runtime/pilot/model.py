@@ -4,13 +4,16 @@ Everything is kept as the Kubernetes objects came (plain dicts), indexed the
 way the builders ask: a Service by its fully qualified host name, its ready
 endpoints with the labels of the pods behind them (subsets select on those),
 and the VirtualServices and DestinationRules by the hosts they name, with
-short names resolved in the rule's own namespace as Istio does.
+short names resolved in the rule's own namespace as Istio does. Each host of
+a ServiceEntry is a service too, so routing rules treat the two alike; a
+Sidecar resource narrows the services one proxy sees (:meth:`MeshModel.for_proxy`).
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 Obj = dict[str, Any]
@@ -32,6 +35,7 @@ class ServicePort:
     name: str
     port: int
     protocol: str  # "HTTP" or "TCP", from the port's name or appProtocol, as Istio guesses
+    target_port: int = 0  # a ServiceEntry's targetPort (0: the port itself)
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,15 @@ class Service:
     host: str
     namespace: str
     name: str
-    cluster_ip: str
+    addresses: tuple[str, ...]  # the cluster IP, or a ServiceEntry's addresses
     ports: tuple[ServicePort, ...]
+    # "EDS" for a Kubernetes Service; a ServiceEntry's resolution: STATIC, DNS or NONE.
+    resolution: str = "EDS"
+    entry: Obj | None = field(default=None, compare=False)  # the ServiceEntry behind it
+
+    @property
+    def kubernetes(self) -> bool:
+        return self.entry is None
 
     def port(self, number: int | None) -> ServicePort | None:
         if number is None:
@@ -61,6 +72,7 @@ class MeshModel:
     """The inputs of one push; mutated by the watches, read by the builders."""
 
     services: dict[str, Service] = field(default_factory=dict)  # by host
+    _entry_hosts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _endpoints: dict[tuple[str, str], Obj] = field(default_factory=dict)
     _pods: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # ip -> labels
     _rules: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (kind, ns, name)
@@ -76,8 +88,9 @@ class MeshModel:
             for p in spec.get("ports") or []
             if p.get("protocol", "TCP") == "TCP"
         )
+        cluster_ip = spec.get("clusterIP") or ""
         self.services[host] = Service(
-            host, namespace, meta["name"], spec.get("clusterIP") or "", ports
+            host, namespace, meta["name"], (cluster_ip,) if cluster_ip else (), ports
         )
 
     def delete_service(self, namespace: str, name: str) -> None:
@@ -103,10 +116,39 @@ class MeshModel:
 
     def set_rule(self, obj: Obj) -> None:
         meta = obj["metadata"]
-        self._rules[(obj["kind"], meta.get("namespace", "default"), meta["name"])] = obj
+        namespace = meta.get("namespace", "default")
+        self._rules[(obj["kind"], namespace, meta["name"])] = obj
+        if obj["kind"] == "ServiceEntry":
+            self._set_entry(namespace, meta["name"], obj)
 
     def delete_rule(self, kind: str, namespace: str, name: str) -> None:
         self._rules.pop((kind, namespace, name), None)
+        if kind == "ServiceEntry":
+            self._set_entry(namespace, name, None)
+
+    def _set_entry(self, namespace: str, name: str, entry: Obj | None) -> None:
+        """A ServiceEntry's hosts become services (or stop being ones)."""
+        for host in self._entry_hosts.pop((namespace, name), []):
+            self.services.pop(host, None)
+        if entry is None:
+            return
+        spec = entry.get("spec", {})
+        ports = tuple(
+            ServicePort(
+                p.get("name", ""),
+                int(p["number"]),
+                _protocol({"appProtocol": p.get("protocol", "")}),
+                int(p.get("targetPort") or 0),
+            )
+            for p in spec.get("ports") or []
+        )
+        hosts = [fqdn(host, namespace) for host in spec.get("hosts") or []]
+        for host in hosts:
+            self.services[host] = Service(
+                host, namespace, host, tuple(spec.get("addresses") or ()), ports,
+                spec.get("resolution", "NONE"), entry,
+            )  # fmt: skip
+        self._entry_hosts[(namespace, name)] = hosts
 
     def clear(self, kind: str) -> None:
         """Forget every object of ``kind`` (before a fresh listing replaces them)."""
@@ -117,12 +159,17 @@ class MeshModel:
         elif kind == "Pod":
             self._pods.clear()
         else:
+            if kind == "ServiceEntry":
+                for namespace, name in list(self._entry_hosts):
+                    self._set_entry(namespace, name, None)
             self._rules = {key: rule for key, rule in self._rules.items() if key[0] != kind}
 
     # -- queries ------------------------------------------------------------
 
     def endpoints(self, service: Service) -> list[Endpoint]:
-        """Ready addresses of ``service`` with the labels of their pods."""
+        """Ready addresses of ``service`` with the labels of their pods (or of its entry)."""
+        if service.entry is not None:
+            return _entry_endpoints(service)
         obj = self._endpoints.get((service.namespace, service.name)) or {}
         found = []
         for subset in obj.get("subsets") or []:
@@ -184,6 +231,71 @@ class MeshModel:
             if fqdn(rule.get("spec", {}).get("host", ""), namespace) == host:
                 return rule
         return None
+
+    def for_proxy(self, namespace: str, labels: dict[str, str]) -> MeshModel:
+        """The model as one proxy sees it: only the services its Sidecar's egress names.
+
+        Istio picks the Sidecar of the proxy's namespace whose workloadSelector
+        matches it, else the namespace's one without a selector, else the one in
+        the root namespace (istio-system); with none, every service is visible.
+        """
+        sidecar = self._sidecar(namespace, labels)
+        if sidecar is None:
+            return self
+        patterns = [
+            host
+            for listener in sidecar.get("spec", {}).get("egress") or []
+            for host in listener.get("hosts") or []
+        ]
+        visible = {
+            host: service
+            for host, service in self.services.items()
+            if any(_egress_allows(pattern, service, namespace) for pattern in patterns)
+        }
+        return replace(self, services=visible)
+
+    def _sidecar(self, namespace: str, labels: dict[str, str]) -> Obj | None:
+        candidates = list(self.rules("Sidecar"))
+        for wanted_namespace, selected in ((namespace, True), (namespace, False),
+                                           (ROOT_NAMESPACE, False)):  # fmt: skip
+            for sidecar in candidates:
+                if sidecar["metadata"].get("namespace", "default") != wanted_namespace:
+                    continue
+                selector = (sidecar.get("spec", {}).get("workloadSelector") or {}).get("labels")
+                if selected and selector and selector.items() <= labels.items():
+                    return sidecar
+                if not selected and not selector:
+                    return sidecar
+        return None
+
+
+ROOT_NAMESPACE = "istio-system"
+
+
+def _egress_allows(pattern: str, service: Service, proxy_namespace: str) -> bool:
+    """Does an egress host (``ns/dnsName``: ``*/``, ``./`` and ``~/`` as Istio reads them) cover
+    ``service``?"""
+    namespace, _, name = pattern.partition("/")
+    if namespace == "~" or (namespace == "." and service.namespace != proxy_namespace):
+        return False
+    if namespace not in ("*", ".") and namespace != service.namespace:
+        return False
+    return name == "*" or fnmatch.fnmatchcase(service.host, fqdn(name, service.namespace))
+
+
+def _entry_endpoints(service: Service) -> list[Endpoint]:
+    """A ServiceEntry's endpoints, one per port (``ports`` by name, else the target port)."""
+    spec = (service.entry or {}).get("spec", {})
+    return [
+        Endpoint(
+            str(endpoint.get("address", "")),
+            port.name,
+            int((endpoint.get("ports") or {}).get(port.name) or port.target_port or port.port),
+            dict(endpoint.get("labels") or {}),
+        )
+        for endpoint in spec.get("endpoints") or []
+        for port in service.ports
+    ]
 
 
 def _protocol(port: Obj) -> str:

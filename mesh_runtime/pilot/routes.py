@@ -9,19 +9,25 @@ failures and 503s). With one, each ``http`` entry becomes routes in order:
 one per ``match`` (a route matches when all of its conditions do; an entry
 matches when any of its routes does), carrying the entry's destinations and
 weights, fault injection, retries, timeout, rewrite or redirect, header
-changes and mirroring.
+changes, CORS policy and mirroring. A match with ``sourceLabels`` or
+``sourceNamespace`` only exists in the routes of proxies it names, which is
+how Istio scopes a rule to the calling workload.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from mesh_runtime.durations import envoy_duration, parse_duration
 from mesh_runtime.pilot.clusters import cluster_name
 from mesh_runtime.pilot.model import MeshModel, Service, fqdn
 
 Obj = dict[str, Any]
 FAULT_FILTER = "envoy.filters.http.fault"
 FAULT_TYPE = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+CORS_FILTER = "envoy.filters.http.cors"
+CORS_TYPE = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy"
 REDIRECT_CODES = {301: "MOVED_PERMANENTLY", 302: "FOUND", 303: "SEE_OTHER",
                   307: "TEMPORARY_REDIRECT", 308: "PERMANENT_REDIRECT"}  # fmt: skip
 # Istio's retry policy where a VirtualService says nothing.
@@ -42,13 +48,26 @@ DEFAULT_RETRIES: Obj = {
 }
 
 
-def build_routes(model: MeshModel, proxy_namespace: str) -> list[Obj]:
+@dataclass(frozen=True)
+class Source:
+    """The proxy the routes are for, as ``sourceLabels`` and ``sourceNamespace`` see it."""
+
+    namespace: str
+    labels: dict[str, str]
+
+    def matches(self, match: Obj) -> bool:
+        labels = match.get("sourceLabels") or {}
+        namespace = match.get("sourceNamespace")
+        return labels.items() <= self.labels.items() and namespace in (None, self.namespace)
+
+
+def build_routes(model: MeshModel, source: Source) -> list[Obj]:
     """One RouteConfiguration per HTTP service port number, named by the number."""
     by_port: dict[int, list[Obj]] = {}
     for service in sorted(model.services.values(), key=lambda s: s.host):
         for port in service.ports:
             if port.protocol == "HTTP":
-                host = _virtual_host(model, service, port.port, proxy_namespace)
+                host = _virtual_host(model, service, port.port, source)
                 by_port.setdefault(port.port, []).append(host)
     return [
         {"name": str(port), "virtual_hosts": hosts, "validate_clusters": False}
@@ -56,17 +75,17 @@ def build_routes(model: MeshModel, proxy_namespace: str) -> list[Obj]:
     ]
 
 
-def _virtual_host(model: MeshModel, service: Service, port: int, proxy_namespace: str) -> Obj:
-    names = [service.host, f"{service.name}.{service.namespace}",
-             f"{service.name}.{service.namespace}.svc"]  # fmt: skip
-    if service.namespace == proxy_namespace:
-        names.append(service.name)
-    if service.cluster_ip and service.cluster_ip != "None":
-        names.append(service.cluster_ip)
+def _virtual_host(model: MeshModel, service: Service, port: int, source: Source) -> Obj:
+    names = [service.host]
+    if service.kubernetes:
+        names += [f"{service.name}.{service.namespace}", f"{service.name}.{service.namespace}.svc"]
+        if service.namespace == source.namespace:
+            names.append(service.name)
+    names += [address for address in service.addresses if address != "None"]
     domains = [d for name in names for d in (name, f"{name}:{port}")]
     rule = model.virtual_service(service.host)
     routes = (
-        http_routes(rule, port)
+        http_routes(rule, port, source)
         if rule is not None
         else [_default_route(cluster_name(service.host, port))]
     )
@@ -125,7 +144,7 @@ def _hash(hashing: Obj) -> Obj:
         return {"header": {"header_name": hashing["httpHeaderName"]}}
     if "httpCookie" in hashing:
         cookie = hashing["httpCookie"]
-        return {"cookie": {"name": cookie["name"], "ttl": cookie.get("ttl", "0s"),
+        return {"cookie": {"name": cookie["name"], "ttl": envoy_duration(cookie.get("ttl", "0s")),
                            "path": cookie.get("path", "/")}}  # fmt: skip
     if "httpQueryParameterName" in hashing:
         return {"query_parameter": {"name": hashing["httpQueryParameterName"]}}
@@ -140,12 +159,14 @@ def _default_route(cluster: str) -> Obj:
     }
 
 
-def http_routes(rule: Obj, port: int) -> list[Obj]:
-    """The Envoy routes of one VirtualService, for traffic to ``port``."""
+def http_routes(rule: Obj, port: int, source: Source) -> list[Obj]:
+    """The Envoy routes of one VirtualService, for traffic to ``port`` from ``source``."""
     namespace = rule["metadata"].get("namespace", "default")
     routes = []
     for index, entry in enumerate(rule.get("spec", {}).get("http") or []):
-        matches = [m for m in entry.get("match") or [{}] if _port_matches(m, port)]
+        matches = [
+            m for m in entry.get("match") or [{}] if port_matches(m, port) and source.matches(m)
+        ]
         for match in matches:
             route: Obj = {
                 "name": entry.get("name") or f"{rule['metadata']['name']}.{index}",
@@ -156,7 +177,7 @@ def http_routes(rule: Obj, port: int) -> list[Obj]:
     return routes
 
 
-def _port_matches(match: Obj, port: int) -> bool:
+def port_matches(match: Obj, port: int) -> bool:
     return "port" not in match or int(match["port"]) == port
 
 
@@ -213,9 +234,12 @@ def _action(entry: Obj, namespace: str, port: int, match: Obj) -> Obj:
         )
     else:
         result["route"] = _forward(entry, namespace, port, match)
-    fault = _fault(entry.get("fault"))
-    if fault:
-        result["typed_per_filter_config"] = {FAULT_FILTER: fault}
+    per_filter = {
+        FAULT_FILTER: _fault(entry.get("fault")),
+        CORS_FILTER: _cors(entry.get("corsPolicy")),
+    }
+    if any(per_filter.values()):
+        result["typed_per_filter_config"] = {k: v for k, v in per_filter.items() if v}
     headers = entry.get("headers") or {}
     for direction in ("request", "response"):
         changes = headers.get(direction) or {}
@@ -233,7 +257,8 @@ def _action(entry: Obj, namespace: str, port: int, match: Obj) -> Obj:
     return result
 
 
-def _destination(destination: Obj, namespace: str, port: int) -> str:
+def destination_cluster(destination: Obj, namespace: str, port: int) -> str:
+    """The cluster a route destination names (its port defaults to the one called)."""
     host = fqdn(destination["host"], namespace)
     number = (destination.get("port") or {}).get("number", port)
     return cluster_name(host, int(number), destination.get("subset", ""))
@@ -243,13 +268,13 @@ def _forward(entry: Obj, namespace: str, port: int, match: Obj) -> Obj:
     destinations = entry.get("route") or []
     route: Obj
     if len(destinations) == 1:
-        route = {"cluster": _destination(destinations[0]["destination"], namespace, port)}
+        route = {"cluster": destination_cluster(destinations[0]["destination"], namespace, port)}
     else:
         route = {
             "weighted_clusters": {
                 "clusters": [
                     {
-                        "name": _destination(d["destination"], namespace, port),
+                        "name": destination_cluster(d["destination"], namespace, port),
                         "weight": int(d.get("weight", 0)),
                     }
                     for d in destinations
@@ -257,7 +282,7 @@ def _forward(entry: Obj, namespace: str, port: int, match: Obj) -> Obj:
                 ]
             }
         }
-    route["timeout"] = entry.get("timeout", "0s")
+    route["timeout"] = envoy_duration(entry.get("timeout", "0s"))
     retries = entry.get("retries")
     if retries is None:
         route["retry_policy"] = DEFAULT_RETRIES
@@ -268,7 +293,7 @@ def _forward(entry: Obj, namespace: str, port: int, match: Obj) -> Obj:
             "retry_on": retries.get("retryOn", DEFAULT_RETRIES["retry_on"]),
         }
         if "perTryTimeout" in retries:
-            policy["per_try_timeout"] = retries["perTryTimeout"]
+            policy["per_try_timeout"] = envoy_duration(retries["perTryTimeout"])
         route["retry_policy"] = policy
     rewrite = entry.get("rewrite") or {}
     if "uri" in rewrite:
@@ -284,7 +309,7 @@ def _forward(entry: Obj, namespace: str, port: int, match: Obj) -> Obj:
         percent = (entry.get("mirrorPercentage") or {}).get("value", 100.0)
         route["request_mirror_policies"] = [
             {
-                "cluster": _destination(mirror, namespace, port),
+                "cluster": destination_cluster(mirror, namespace, port),
                 "runtime_fraction": {"default_value": _fraction(percent)},
             }
         ]
@@ -298,7 +323,7 @@ def _fault(fault: Obj | None) -> Obj | None:
     delay = fault.get("delay")
     if delay:
         config["delay"] = {
-            "fixed_delay": delay["fixedDelay"],
+            "fixed_delay": envoy_duration(delay["fixedDelay"]),
             "percentage": _fraction(_percent(delay)),
         }
     abort = fault.get("abort")
@@ -308,6 +333,24 @@ def _fault(fault: Obj | None) -> Obj | None:
             "percentage": _fraction(_percent(abort)),
         }
     return config
+
+
+def _cors(cors: Obj | None) -> Obj | None:
+    """Istio's corsPolicy as Envoy's per-route CORS policy (origins match exactly by default)."""
+    if not cors:
+        return None
+    origins = [_string_match(origin) for origin in cors.get("allowOrigins") or []]
+    origins += [{"exact": origin} for origin in cors.get("allowOrigin") or []]  # deprecated form
+    policy: Obj = {"@type": CORS_TYPE, "allow_origin_string_match": origins}
+    for field, key in (("allowMethods", "allow_methods"), ("allowHeaders", "allow_headers"),
+                       ("exposeHeaders", "expose_headers")):  # fmt: skip
+        if cors.get(field):
+            policy[key] = ",".join(cors[field])
+    if "maxAge" in cors:
+        policy["max_age"] = str(int(parse_duration(cors["maxAge"])))
+    if "allowCredentials" in cors:
+        policy["allow_credentials"] = bool(cors["allowCredentials"])
+    return policy
 
 
 def _percent(fault: Obj) -> float:

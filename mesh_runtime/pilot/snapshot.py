@@ -16,24 +16,26 @@ from mesh_runtime.pilot.resources import (
     Snapshot,
     TypedResources,
 )
-from mesh_runtime.pilot.routes import build_routes
+from mesh_runtime.pilot.routes import Source, build_routes
 
 
-def build_snapshot(model: MeshModel, proxy: Proxy) -> Snapshot:
+def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
     """A sidecar captures and passes unknown traffic through; a router serves its Gateways,
-    or, when no Gateway selects it, every service port on its own address."""
+    or, when no Gateway selects it, every service port on its own address. Either sees
+    the services its Sidecar resource lets it see, and routes as its labels select."""
+    source = Source(proxy.namespace, mesh.pod_labels(proxy.namespace, proxy.ip))
+    model = mesh.for_proxy(source.namespace, source.labels)
     clusters = build_clusters(model)
-    routes = build_routes(model, proxy.namespace)
+    routes = build_routes(model, source)
     if proxy.kind == "sidecar":
         clusters += passthrough_clusters()
-        listeners = build_listeners(model, capture=True)
+        listeners = build_listeners(model, source, capture=True)
     else:
-        labels = model.pod_labels(proxy.namespace, proxy.ip)
-        listeners = gateway_listeners(model, labels)
+        listeners = gateway_listeners(model, source.labels)
         if listeners:
-            routes += gateway_routes(model, labels)
+            routes += gateway_routes(model, source)
         else:
-            listeners = build_listeners(model, capture=False, address=proxy.ip)
+            listeners = build_listeners(model, source, capture=False, address=proxy.ip)
     return {
         CLUSTER: TypedResources.build(CLUSTER, clusters),
         ENDPOINT: TypedResources.build(ENDPOINT, build_endpoints(model)),

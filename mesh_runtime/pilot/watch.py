@@ -60,6 +60,8 @@ KINDS = (
     Kind("VirtualService", "networking.istio.io", "v1", "virtualservices", "virtualservice"),
     Kind("DestinationRule", "networking.istio.io", "v1", "destinationrules", "destinationrule"),
     Kind("Gateway", "networking.istio.io", "v1", "gateways", "gateway"),
+    Kind("ServiceEntry", "networking.istio.io", "v1", "serviceentries", "serviceentry"),
+    Kind("Sidecar", "networking.istio.io", "v1", "sidecars", "sidecar"),
 )
 
 

@@ -1,11 +1,13 @@
-"""The sidecar injection webhook, served by pilot on 15017 as istiod serves it.
+"""pilot's admission webhooks, served on 15017 as istiod serves them: injection and validation.
 
 At start pilot makes a CA and a serving certificate for
-``istiod.istio-system.svc`` and registers the MutatingWebhookConfiguration
-``istio-sidecar-injector`` with that CA, so the API server trusts exactly
-this pilot. Pods created in namespaces labelled ``istio-injection=enabled``
-(and not annotated ``sidecar.istio.io/inject: "false"``) come back with the
-capture init step and the proxy container, as a JSON patch.
+``istiod.istio-system.svc`` and registers both webhook configurations with
+that CA, so the API server trusts exactly this pilot. Pods created in
+namespaces labelled ``istio-injection=enabled`` (and not annotated
+``sidecar.istio.io/inject: "false"``) come back with the capture init step
+and the proxy container, as a JSON patch. Networking config that breaks
+Istio's rules is refused with Istio's message, so ``kubectl apply`` fails
+and the proxies keep the config they had.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mesh_runtime.inject import INJECT_ANNOTATION, inject_pod_spec
+from mesh_runtime.validation import GROUP, describe, validate
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,8 @@ Obj = dict[str, Any]
 SERVICE = "istiod"
 NAMESPACE = "istio-system"
 PORT = 15017
-CONFIGURATION = "istio-sidecar-injector"
+INJECTOR = "istio-sidecar-injector"
+VALIDATOR = f"istio-validator-{NAMESPACE}"
 
 
 @dataclass(frozen=True)
@@ -93,45 +97,44 @@ def make_certificate(directory: Path) -> WebhookCertificate:
     return WebhookCertificate(ca.public_bytes(serialization.Encoding.PEM), cert_path, key_path)
 
 
-def configuration(ca_pem: bytes) -> Obj:
-    """The MutatingWebhookConfiguration that sends new pods of labelled namespaces here."""
-    return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "MutatingWebhookConfiguration",
-        "metadata": {"name": CONFIGURATION, "labels": {"app": "sidecar-injector"}},
-        "webhooks": [
-            {
-                "name": "namespace.sidecar-injector.istio.io",
-                "clientConfig": {
-                    "service": {
-                        "name": SERVICE,
-                        "namespace": NAMESPACE,
-                        "path": "/inject",
-                        "port": 443,
-                    },
-                    "caBundle": base64.b64encode(ca_pem).decode(),
-                },
-                "rules": [
-                    {
-                        "operations": ["CREATE"],
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "resources": ["pods"],
-                    }
-                ],
-                "namespaceSelector": {"matchLabels": {"istio-injection": "enabled"}},
-                "objectSelector": {
-                    "matchExpressions": [
-                        {"key": INJECT_ANNOTATION, "operator": "NotIn", "values": ["false"]}
-                    ]
-                },
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "failurePolicy": "Fail",
-                "timeoutSeconds": 10,
-            }
-        ],
-    }
+def configurations(ca_pem: bytes) -> list[Obj]:
+    """The webhook configurations that send new pods of labelled namespaces and every
+    change to networking config here."""
+    service: Obj = {"name": SERVICE, "namespace": NAMESPACE, "port": 443}
+    ca_bundle = base64.b64encode(ca_pem).decode()
+    common = {"sideEffects": "None", "admissionReviewVersions": ["v1"],
+              "failurePolicy": "Fail", "timeoutSeconds": 10}  # fmt: skip
+    injector = {
+        "name": "namespace.sidecar-injector.istio.io",
+        "clientConfig": {"service": {**service, "path": "/inject"}, "caBundle": ca_bundle},
+        "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"],
+                   "resources": ["pods"]}],
+        "namespaceSelector": {"matchLabels": {"istio-injection": "enabled"}},
+        "objectSelector": {"matchExpressions": [
+            {"key": INJECT_ANNOTATION, "operator": "NotIn", "values": ["false"]}]},
+        **common,
+    }  # fmt: skip
+    validator = {
+        "name": "validation.istio.io",
+        "clientConfig": {"service": {**service, "path": "/validate"}, "caBundle": ca_bundle},
+        "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [GROUP],
+                   "apiVersions": ["*"], "resources": ["*"]}],
+        **common,
+    }  # fmt: skip
+    return [
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": INJECTOR, "labels": {"app": "sidecar-injector"}},
+            "webhooks": [injector],
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration",
+            "metadata": {"name": VALIDATOR, "labels": {"app": "istiod"}},
+            "webhooks": [validator],
+        },
+    ]
 
 
 def patch_for(pod: Obj, pilot: str) -> list[Obj]:
@@ -148,13 +151,21 @@ def patch_for(pod: Obj, pilot: str) -> list[Obj]:
     ]  # fmt: skip
 
 
+def _review(body: Any) -> tuple[str, Obj]:
+    """The request's uid and object, or ``ValueError`` when the body is no AdmissionReview."""
+    try:
+        return str(body["request"]["uid"]), dict(body["request"]["object"])
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not an AdmissionReview: missing {error}") from None
+
+
 def app(pilot: str) -> Starlette:
     async def inject(request: Request) -> Response:
         try:
             review = await request.json()
-            uid, pod = review["request"]["uid"], review["request"]["object"]
-        except (ValueError, KeyError, TypeError) as error:
-            return JSONResponse({"error": f"not an AdmissionReview: {error}"}, status_code=400)
+            uid, pod = _review(review)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
         patch = patch_for(pod, pilot)
         response: Obj = {"uid": uid, "allowed": True}
         if patch:
@@ -167,4 +178,31 @@ def app(pilot: str) -> Starlette:
             )  # fmt: skip
         return JSONResponse({**review, "response": response})
 
-    return Starlette(routes=[Route("/inject", inject, methods=["POST"])])
+    async def check(request: Request) -> Response:
+        try:
+            review = await request.json()
+            uid, obj = _review(review)
+        except ValueError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        messages = validate(obj)
+        response: Obj = {"uid": uid, "allowed": not messages}
+        if messages:
+            response["status"] = {
+                "code": 400,
+                "reason": "BadRequest",
+                "message": describe(messages),
+            }
+            meta = obj.get("metadata") or {}
+            log.info(
+                "refused invalid config",
+                extra={"kind": obj.get("kind"), "namespace": meta.get("namespace"),
+                       "name": meta.get("name"), "errors": messages},
+            )  # fmt: skip
+        return JSONResponse({**review, "response": response})
+
+    return Starlette(
+        routes=[
+            Route("/inject", inject, methods=["POST"]),
+            Route("/validate", check, methods=["POST"]),
+        ]
+    )
