@@ -235,13 +235,14 @@ CONFIG_TYPES = {
 
 
 @main.command("proxy-config")
-@click.argument("kind", type=click.Choice(sorted(CONFIG_TYPES)))
+@click.argument("kind", type=click.Choice(sorted([*CONFIG_TYPES, "bootstrap"])))
 @click.argument("pod")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(["short", "json"]), default="short")
 @kubeconfig_option
 def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: str | None) -> None:
-    """What pilot serves POD's proxy, by type (like istioctl proxy-config)."""
+    """What pilot serves POD's proxy, by type, or the bootstrap it started with (like istioctl
+    proxy-config)."""
     import json
 
     from kubernetes.client.exceptions import ApiException
@@ -250,6 +251,11 @@ def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: s
 
     with kube.api_client(kubeconfig) as client:
         try:
+            if kind == "bootstrap":  # the agent relays it from Envoy on its status port
+                path = f"/api/v1/namespaces/{namespace}/pods/{pod}:15020/proxy/debug/bootstrap"
+                dump = kube.get_raw(client, path)
+                click.echo(json.dumps(dump["configs"][0]["bootstrap"], indent=2))
+                return
             found = kube.get_raw(client, f"/api/v1/namespaces/{namespace}/pods/{pod}")
             ip = found.get("status", {}).get("podIP", "")
             gateway = found["metadata"].get("labels", {}).get("istio") == "ingressgateway"

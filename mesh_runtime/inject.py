@@ -46,7 +46,10 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
             _field("INSTANCE_IP", "status.podIP"),
             _field("SERVICE_ACCOUNT", "spec.serviceAccountName"),
         ],
-        "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"},
+            {"name": "http-status", "containerPort": 15020, "protocol": "TCP"},
+        ],
         "readinessProbe": {
             "httpGet": {"path": "/healthz/ready", "port": 15021},
             "periodSeconds": 2,

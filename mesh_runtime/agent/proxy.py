@@ -2,9 +2,12 @@
 
 Envoy sets a parent-death signal, so the agent stays its parent for as long
 as it runs; it restarts Envoy if it dies (with back-off), reports readiness
-on 15021 (``/healthz/ready``: Envoy's admin ``/ready`` says LIVE) and
-Envoy's Prometheus stats on 15090 (``/stats/prometheus``), and on SIGTERM
-drains the listeners before stopping Envoy, so in-flight requests finish.
+on 15021 (``/healthz/ready``: Envoy's admin ``/ready`` says LIVE), answers
+on its status port 15020 (readiness again, and ``/debug/bootstrap``, what
+``meshctl proxy-config bootstrap`` shows) and serves Envoy's Prometheus
+stats on 15090 (``/stats/prometheus``); on SIGTERM it drains the listeners
+before stopping Envoy, so in-flight requests finish. Envoy's own admin
+port stays on loopback, where only the pod reaches it.
 """
 
 from __future__ import annotations
@@ -26,8 +29,16 @@ from mesh_runtime.agent.bootstrap import bootstrap
 log = logging.getLogger("mesh_runtime.agent")
 
 ADMIN_PORT = 15000
+STATUS_PORT = 15020
 HEALTH_PORT = 15021
 STATS_PORT = 15090
+READY = {"/healthz/ready": "/ready"}
+# port -> {path served: Envoy admin path relayed}
+ROUTES = {
+    STATUS_PORT: {**READY, "/debug/bootstrap": "/config_dump?mask=bootstrap"},
+    HEALTH_PORT: READY,
+    STATS_PORT: {"/stats/prometheus": "/stats/prometheus"},
+}
 DRAIN_SECONDS = 2.0
 MAX_BACKOFF = 30.0
 
@@ -49,11 +60,8 @@ async def run(pilot: str, kind: str, workdir: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     servers = [
-        await asyncio.start_server(_http(admin, path, admin_path), "0.0.0.0", port)
-        for port, path, admin_path in (
-            (HEALTH_PORT, "/healthz/ready", "/ready"),
-            (STATS_PORT, "/stats/prometheus", "/stats/prometheus"),
-        )
+        await asyncio.start_server(_http(admin, routes), "0.0.0.0", port)
+        for port, routes in ROUTES.items()
     ]
     try:
         await _supervise(config, admin, stopping)
@@ -100,8 +108,8 @@ async def _supervise(config: Path, admin: httpx.AsyncClient, stopping: asyncio.E
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def _http(admin: httpx.AsyncClient, path: str, admin_path: str) -> Handler:
-    """A one-route HTTP/1.0 responder that relays Envoy's admin ``admin_path`` at ``path``.
+def _http(admin: httpx.AsyncClient, routes: dict[str, str]) -> Handler:
+    """A small HTTP/1.0 responder relaying Envoy's admin paths at the paths ``routes`` names.
 
     Readiness is Envoy's ``LIVE``; anything else, or no answer, is 503.
     """
@@ -110,7 +118,8 @@ def _http(admin: httpx.AsyncClient, path: str, admin_path: str) -> Handler:
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             request = await reader.readuntil(b"\r\n\r\n")
             requested = request.split(b" ", 2)[1].decode(errors="replace").split("?")[0]
-            if requested != path:
+            admin_path = routes.get(requested)
+            if admin_path is None:
                 status, body = 404, f"no such path {requested}\n"
             else:
                 try:
@@ -121,8 +130,9 @@ def _http(admin: httpx.AsyncClient, path: str, admin_path: str) -> Handler:
                 except httpx.HTTPError as error:
                     status, body = 503, f"envoy is not answering: {error}\n"
             data = body.encode()
+            reason = {200: "OK", 404: "Not Found"}.get(status, "Service Unavailable")
             writer.write(
-                f"HTTP/1.0 {status} {'OK' if status == 200 else 'Unavailable'}\r\n"
+                f"HTTP/1.0 {status} {reason}\r\n"
                 f"Content-Type: text/plain\r\nContent-Length: {len(data)}\r\n\r\n".encode()
                 + data
             )

@@ -60,6 +60,7 @@ def _resolve_itself(cluster: Obj, model: MeshModel, service: Service, port: Serv
     if not addresses:  # no endpoints listed: the host itself, on the port
         addresses = [(service.host, port.target_port or port.port)]
     cluster["type"] = "LOGICAL_DNS" if service.resolution == "DNS_ROUND_ROBIN" else "STRICT_DNS"
+    cluster["dns_lookup_family"] = "V4_ONLY"  # pods here have IPv4 addresses only, as Istio assumes
     cluster["load_assignment"] = {
         "cluster_name": cluster["name"],
         "endpoints": [{"lb_endpoints": [

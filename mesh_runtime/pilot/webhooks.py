@@ -196,7 +196,7 @@ def app(pilot: str) -> Starlette:
             log.info(
                 "refused invalid config",
                 extra={"kind": obj.get("kind"), "namespace": meta.get("namespace"),
-                       "name": meta.get("name"), "errors": messages},
+                       "rule": meta.get("name"), "errors": messages},
             )  # fmt: skip
         return JSONResponse({**review, "response": response})
 

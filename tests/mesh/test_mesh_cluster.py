@@ -6,6 +6,7 @@ capturing each pod's traffic with iptables in the pod's own namespace.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -64,6 +65,18 @@ spec:
 """
 )
 
+BROKEN = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - fault: {abort: {httpStatus: 500, percentage: {value: 101}}}
+    route: [{destination: {host: reviews, subset: v2}}]
+"""
+TO_V3 = BROKEN.replace("v2", "v3").replace("101", "10")
+
 
 @pytest.fixture
 def mesh(tmp_path: Path) -> Iterator[NodeCluster]:
@@ -78,13 +91,13 @@ def mesh(tmp_path: Path) -> Iterator[NodeCluster]:
         yield cluster
 
 
-def meshctl(cluster: NodeCluster, *args: str, stdin: str | None = None) -> str:
+def meshctl(cluster: NodeCluster, *args: str, stdin: str | None = None, status: int = 0) -> str:
     result = subprocess.run(
         [MESHCTL, *args], input=stdin, capture_output=True, text=True, timeout=60,
         env={"KUBECONFIG": str(cluster.kubeconfig), "HOME": str(cluster.cache_dir),
              "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == status, result.stdout + result.stderr
     return result.stdout
 
 
@@ -113,11 +126,25 @@ def test_sidecars_sync_and_istios_request_routing_holds(mesh: NodeCluster) -> No
     sleep = mesh.get("pods", "-l", "app=sleep")["items"][0]["metadata"]["name"]
     clusters = meshctl(mesh, "proxy-config", "cluster", sleep).split()
     assert "outbound|80|v2|reviews.default.svc.cluster.local" in clusters
+    started = json.loads(meshctl(mesh, "proxy-config", "bootstrap", sleep))
+    assert started["node"]["id"] == f"sidecar~{mesh.running_pod(sleep)['status']['podIP']}~" \
+        f"{sleep}.default~default.svc.cluster.local"  # fmt: skip
+    assert "ads_config" in started["dynamic_resources"]
     # The request went through the client's sidecar: Envoy added its request id.
     echoed = mesh.kubectl(
         "exec", "deploy/sleep", "-c", "sleep", "--", "curl", "-s", "http://reviews/"
     ).stdout
     assert "x-request-id:" in echoed.lower()
+
+    # A broken rule is refused at apply time, in Istio's words, and the last one keeps serving.
+    refused = mesh.kubectl("apply", "-f", "-", stdin=BROKEN, check=False)
+    assert refused.returncode != 0
+    assert 'admission webhook "validation.istio.io" denied the request' in refused.stderr
+    assert "percentage 101 is not in range 0..100" in refused.stderr
+    assert set(versions(mesh, 10)) == {"v1"}
+    # Valid but pointless: analysis names the missing subset and exits as istioctl does.
+    found = meshctl(mesh, "analyze", "-f", "-", stdin=TO_V3, status=79)
+    assert 'Referenced host+subset in destinationrule not found: "reviews+v3"' in found
 
 
 def test_pods_of_a_labelled_namespace_get_the_sidecar_unless_they_opt_out(

@@ -50,6 +50,16 @@ class Mesh:
 
         self.loop.call_soon_threadsafe(apply)
 
+    def remove(self, kind: str, name: str) -> None:
+        def apply() -> None:
+            self.model.delete_rule(kind, "default", name)
+            self.server.push()
+
+        self.loop.call_soon_threadsafe(apply)
+
+    def backend_port(self, version: str) -> int:
+        return int(self.backends[version].server_address[1])
+
     def get(
         self, headers: dict[str, str] | None = None, path: str = "/"
     ) -> tuple[int, Obj | str, float]:
@@ -219,8 +229,8 @@ def test_retries_recover_a_failing_attempt_and_timeouts_cut_slow_ones(mesh: Mesh
                                  "retries": {"attempts": 2, "retryOn": "5xx"}}))  # fmt: skip
     mesh.until("retries", lambda: all(mesh.get(path="/flaky")[0] == 200 for _ in range(6)))
     assert all(mesh.get(path="/flaky")[0] == 200 for _ in range(20))
-    mesh.change(virtual_service({"route": [to("v1")], "timeout": "3s",
-                                 "retries": {"attempts": 2, "perTryTimeout": "0.2s"}}))  # fmt: skip
+    cut = {"attempts": 2, "perTryTimeout": "200ms"}  # Go-style, as Istio's docs write them
+    mesh.change(virtual_service({"route": [to("v1")], "timeout": "3s", "retries": cut}))
     mesh.until("per-try timeouts", lambda: mesh.get(path="/slow")[2] < 0.9)
     status, _, took = mesh.get(path="/slow")
     assert status == 504 and took < 0.9  # three tries of 0.2 s, not a second
@@ -278,3 +288,128 @@ def _burst(mesh: Mesh, statuses: list[int]) -> bool:
 
 def _ejected(mesh: Mesh) -> bool:
     return {mesh.get(path="/broken")[0] for _ in range(6)} == {200}
+
+
+def test_cors_preflights_are_answered_by_the_proxy_for_allowed_origins(mesh: Mesh) -> None:
+    cors = {"allowOrigins": [{"exact": "https://shop.example"}], "allowMethods": ["GET", "POST"],
+            "allowHeaders": ["x-user"], "maxAge": "24h"}  # fmt: skip
+    mesh.change(SUBSETS, virtual_service({"route": [to("v1")], "corsPolicy": cors}))
+
+    def preflight(origin: str) -> dict[str, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", mesh.port, timeout=10)
+        conn.request("OPTIONS", "/", headers={"Host": "reviews", "Origin": origin,
+                                              "Access-Control-Request-Method": "POST"})  # fmt: skip
+        reply = conn.getresponse()
+        reply.read()
+        conn.close()
+        return {k.lower(): v for k, v in reply.getheaders()}
+
+    mesh.until("the CORS policy", lambda: "access-control-allow-origin" in preflight(
+        "https://shop.example"))  # fmt: skip
+    allowed = preflight("https://shop.example")
+    assert allowed["access-control-allow-origin"] == "https://shop.example"
+    assert allowed["access-control-allow-methods"] == "GET,POST"
+    assert allowed["access-control-max-age"] == "86400"
+    assert "access-control-allow-origin" not in preflight("https://evil.example")
+
+
+def test_source_labels_scope_a_rule_to_the_calling_workload(mesh: Mesh) -> None:
+    # The router stands at reviews v1's address, so pilot sees it as that pod: version v1.
+    def only_for(version: str) -> Obj:
+        return {"match": [{"sourceLabels": {"version": version}}], "route": [to("v2")]}
+
+    mesh.change(SUBSETS, virtual_service(only_for("v2"), {"route": [to("v1")]}))
+    mesh.until("the rule for other callers to be skipped", lambda: set(mesh.versions(10)) == {"v1"})
+    mesh.change(virtual_service(only_for("v1"), {"route": [to("v1")]}))
+    mesh.until("the rule for this caller", lambda: set(mesh.versions(10)) == {"v2"})
+
+
+def service_entry(resolution: str, address: str, port: int) -> Obj:
+    return {
+        "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+        "metadata": {"name": "legacy", "namespace": "default"},
+        "spec": {"hosts": ["legacy.example.com"], "location": "MESH_EXTERNAL",
+                 "resolution": resolution, "ports": [{"number": 0, "name": "http",
+                                                      "protocol": "HTTP"}],
+                 "endpoints": [{"address": address, "ports": {"http": port}}]},
+    }  # fmt: skip
+
+
+def test_service_entries_route_and_a_sidecar_narrows_what_a_proxy_sees(mesh: Mesh) -> None:
+    def legacy() -> str:
+        status, body, _ = get(mesh.port, host="legacy.example.com")
+        return body["version"] if status == 200 and isinstance(body, dict) else str(status)
+
+    static = service_entry("STATIC", "127.0.0.2", mesh.backend_port("v2"))
+    static["spec"]["ports"][0]["number"] = mesh.port
+    mesh.change(static)
+    mesh.until("the STATIC entry to answer", lambda: legacy() == "v2")
+    dns = service_entry("DNS", "localhost", mesh.backend_port("v1"))
+    dns["spec"]["ports"][0]["number"] = mesh.port
+    mesh.change(dns)
+    mesh.until("the DNS entry, resolved by Envoy, to answer", lambda: legacy() == "v1")
+    abort = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+             "metadata": {"name": "legacy", "namespace": "default"},
+             "spec": {"hosts": ["legacy.example.com"], "http": [{
+                 "fault": {"abort": {"httpStatus": 418, "percentage": {"value": 100}}},
+                 "route": [{"destination": {"host": "legacy.example.com"}}]}]}}  # fmt: skip
+    mesh.change(abort)
+    mesh.until("rules to apply to the entry's host", lambda: legacy() == "418")
+
+    sidecar = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+               "metadata": {"name": "default", "namespace": "default"},
+               "spec": {"egress": [{"hosts": ["./legacy.example.com"]}]}}  # fmt: skip
+    mesh.change(sidecar)
+    mesh.until("reviews to drop out of this proxy's view", lambda: mesh.get()[0] == 404)
+    assert legacy() == "418"  # what the Sidecar names stays
+    mesh.remove("Sidecar", "default")
+    mesh.until("reviews back", lambda: mesh.get()[0] == 200)
+    mesh.remove("ServiceEntry", "legacy")
+    mesh.until("the entry gone", lambda: legacy() == "404")
+
+
+def test_tcp_routes_send_opaque_connections_by_weight(mesh: Mesh) -> None:
+    port = free_port()
+
+    def setup() -> None:
+        mesh.model.set_service(
+            {
+                "metadata": {"name": "ratings-db", "namespace": "default"},
+                "spec": {"clusterIP": "", "ports": [{"name": "tcp", "port": port}]},
+            }
+        )
+        mesh.model.set_endpoints(
+            {
+                "metadata": {"name": "ratings-db", "namespace": "default"},
+                "subsets": [
+                    {
+                        "addresses": [{"ip": "127.0.0.1"}],
+                        "ports": [{"name": "tcp", "port": mesh.backend_port("v1")}],
+                    },
+                    {
+                        "addresses": [{"ip": "127.0.0.2"}],
+                        "ports": [{"name": "tcp", "port": mesh.backend_port("v2")}],
+                    },
+                ],
+            }
+        )
+        mesh.server.push()
+
+    mesh.loop.call_soon_threadsafe(setup)
+    mesh.change({**SUBSETS, "metadata": {"name": "ratings-db", "namespace": "default"},
+                 "spec": {**SUBSETS["spec"], "host": "ratings-db"}})  # fmt: skip
+
+    def answers() -> list[str]:  # HTTP spoken through a TCP proxy, to tell backends apart
+        return versions(port, 10)
+
+    mesh.until("the TCP listener, to both versions", lambda: set(answers()) == {"v1", "v2"})
+    route = {
+        "route": [
+            {"destination": {"host": "ratings-db", "subset": "v2"}, "weight": 100},
+            {"destination": {"host": "ratings-db", "subset": "v1"}, "weight": 0},
+        ]
+    }
+    mesh.change({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                 "metadata": {"name": "ratings-db", "namespace": "default"},
+                 "spec": {"hosts": ["ratings-db"], "tcp": [route]}})  # fmt: skip
+    mesh.until("every connection on v2", lambda: set(answers()) == {"v2"})
