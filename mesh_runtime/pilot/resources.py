@@ -4,12 +4,16 @@ The builders write Envoy's JSON shape (readable, and what ``meshctl
 proxy-config`` prints); here it is parsed into the protobuf types, which
 also checks every field name, before anything is sent. A snapshot carries,
 per type, the resources and a version that is a hash of their content, so
-an unchanged type is never pushed again.
+an unchanged type is never pushed again. Most resources are the same for
+every proxy and from one push to the next, so each distinct one is parsed
+and packed once (:func:`pack` remembers them by content).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +59,21 @@ def parse(type_url: str, resource: Obj) -> Message:
     return json_format.ParseDict(resource, _MESSAGES[type_url]())
 
 
+def pack(type_url: str, resource: Obj) -> any_pb2.Any:
+    """``resource`` parsed and packed, shared by every snapshot that holds the same one.
+
+    Callers must not change what they get.
+    """
+    return _pack(type_url, json.dumps(resource, sort_keys=True, separators=(",", ":")))
+
+
+@functools.lru_cache(maxsize=20_000)
+def _pack(type_url: str, text: str) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(parse(type_url, json.loads(text)))
+    return packed
+
+
 @dataclass(frozen=True)
 class TypedResources:
     """One type's resources by name, packed, with a content version."""
@@ -66,10 +85,8 @@ class TypedResources:
     def build(cls, type_url: str, resources: list[Obj]) -> TypedResources:
         by_name, source = {}, {}
         for resource in resources:
-            packed = any_pb2.Any()
-            packed.Pack(parse(type_url, resource))
             name = resource[_NAME_FIELD[type_url]]
-            by_name[name], source[name] = packed, resource
+            by_name[name], source[name] = pack(type_url, resource), resource
         return cls(by_name, source)
 
     def select(self, names: set[str]) -> list[any_pb2.Any]:

@@ -5,7 +5,8 @@ resumes from the last resourceVersion it saw; when the server says that
 version is gone (410), it lists again, replacing what it knew of that kind
 (objects deleted meanwhile go with the stale ones). Every change is handed
 to the event loop that owns the model, which pushes after a short quiet
-period so a burst of changes (a Deployment's pods) becomes one push.
+period so a burst of changes (a Deployment's pods) becomes one push, and
+no later than a second after the first change while the burst goes on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 DEBOUNCE_SECONDS = 0.1
+DEBOUNCE_MAX_SECONDS = 1.0  # a steady stream of changes still pushes at least this often
 RETRY_SECONDS = 1.0
 
 
@@ -99,6 +101,7 @@ class Watcher:
         self.synced = threading.Event()
         self._stop = threading.Event()
         self._pending: asyncio.TimerHandle | None = None
+        self._pending_since = 0.0
         self._listed: set[str] = set()
 
     def start(self) -> None:
@@ -163,8 +166,16 @@ class Watcher:
     def _on_loop(self, change: Callable[[], None]) -> None:
         def run() -> None:
             change()
-            if self._pending is not None:
+            now = self.loop.time()
+            if self._pending is None:
+                self._pending_since = now
+            else:
                 self._pending.cancel()
-            self._pending = self.loop.call_later(DEBOUNCE_SECONDS, self.changed)
+            wait = min(DEBOUNCE_SECONDS, self._pending_since + DEBOUNCE_MAX_SECONDS - now)
+            self._pending = self.loop.call_later(max(0.0, wait), self._push)
 
         self.loop.call_soon_threadsafe(run)
+
+    def _push(self) -> None:
+        self._pending = None
+        self.changed()
