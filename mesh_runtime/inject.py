@@ -2,7 +2,10 @@
 
 The capture init container (``istio-init``: NET_ADMIN to write the pod's
 nat rules) and the proxy container (``istio-proxy``: uid 1337, readiness
-on 15021, the pod's identity from the downward API). ``meshctl
+on 15021, the pod's identity from the downward API), with what the proxy
+needs for its certificate: a token for citadel's audience, the mesh root
+(the ``istio-ca-root-cert`` ConfigMap citadel keeps in every namespace) and
+a private in-memory directory for its key. ``meshctl
 kube-inject`` applies it to manifests offline; the injection webhook to
 pods as they are created. A pod already injected, or annotated
 ``sidecar.istio.io/inject: "false"``, is left alone.
@@ -13,11 +16,32 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from mesh_runtime.identity import (
+    ROOT_CONFIGMAP,
+    ROOT_PATH,
+    SDS_DIRECTORY,
+    TOKEN_AUDIENCE,
+    TOKEN_PATH,
+)
+
 Obj = dict[str, Any]
 PROXY_IMAGE = "labplatform/proxy"
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+CA_ADDRESS = "istio-citadel.istio-system.svc:15012"
+VOLUMES = [
+    {"name": "istio-envoy", "emptyDir": {"medium": "Memory"}},
+    {"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {
+        "audience": TOKEN_AUDIENCE, "expirationSeconds": 43200,
+        "path": TOKEN_PATH.rsplit("/", 1)[1]}}]}},
+    {"name": "istiod-ca-cert", "configMap": {"name": ROOT_CONFIGMAP}},
+]  # fmt: skip
+MOUNTS = [
+    {"name": "istio-envoy", "mountPath": SDS_DIRECTORY.rsplit("/", 1)[0]},
+    {"name": "istio-token", "mountPath": TOKEN_PATH.rsplit("/", 1)[0], "readOnly": True},
+    {"name": "istiod-ca-cert", "mountPath": ROOT_PATH.rsplit("/", 1)[0], "readOnly": True},
+]
 
 
 def _field(name: str, path: str) -> Obj:
@@ -39,7 +63,7 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
     proxy = {
         "name": "istio-proxy",
         "image": PROXY_IMAGE,
-        "args": ["proxy", "--pilot", pilot],
+        "args": ["proxy", "--pilot", pilot, "--ca-address", CA_ADDRESS],
         "env": [
             _field("POD_NAME", "metadata.name"),
             _field("POD_NAMESPACE", "metadata.namespace"),
@@ -56,6 +80,7 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
             "failureThreshold": 30,
         },
         "securityContext": {"runAsUser": 1337, "runAsGroup": 1337},
+        "volumeMounts": copy.deepcopy(MOUNTS),
     }
     return init, proxy
 
@@ -71,6 +96,9 @@ def inject_pod_spec(template: Obj, pilot: str) -> Obj:
     init, proxy = sidecar_containers(pilot)
     spec["initContainers"] = [*(spec.get("initContainers") or []), init]
     spec["containers"] = [*(spec.get("containers") or []), proxy]
+    taken = {volume.get("name") for volume in spec.get("volumes") or []}
+    spec["volumes"] = [*(spec.get("volumes") or []),
+                       *(copy.deepcopy(v) for v in VOLUMES if v["name"] not in taken)]  # fmt: skip
     injected["metadata"]["annotations"] = {
         **annotations,
         STATUS_ANNOTATION: '{"initContainers":["istio-init"],"containers":["istio-proxy"]}',

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 from labkit.logs import configure_logging
 from mesh_runtime.agent import capture, proxy
+from mesh_runtime.agent.certs import CertificateSource
+from mesh_runtime.identity import ROOT_PATH, TOKEN_PATH
 
 DEFAULT_PILOT = "istiod.istio-system.svc:15010"
 
@@ -20,11 +23,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="agent", description=__doc__)
     parser.add_argument("mode", choices=("proxy", "router"))
     parser.add_argument("--pilot", default=DEFAULT_PILOT, help="HOST:PORT or unix:PATH")
+    parser.add_argument(
+        "--ca-address", default="", help="citadel's HOST:PORT; without it, no certificate"
+    )
+    parser.add_argument("--cert-ttl", default="", help="ask citadel for this lifetime (e.g. 2m)")
     args = parser.parse_args()
     configure_logging("json", "INFO")
     kind = "sidecar" if args.mode == "proxy" else "router"
     workdir = Path(tempfile.mkdtemp(prefix="envoy-"))
-    return asyncio.run(proxy.run(args.pilot, kind, workdir))
+    certificates = None
+    if args.ca_address:
+        certificates = CertificateSource(
+            args.ca_address, os.environ.get("POD_NAMESPACE", "default"),
+            os.environ.get("SERVICE_ACCOUNT") or "default", Path(TOKEN_PATH), Path(ROOT_PATH),
+            args.cert_ttl,
+        )  # fmt: skip
+    return asyncio.run(proxy.run(args.pilot, kind, workdir, certificates))
 
 
 if __name__ == "__main__":

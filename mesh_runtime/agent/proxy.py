@@ -25,6 +25,8 @@ import httpx
 
 from labkit.envoy import envoy_command, remove_shared_memory
 from mesh_runtime.agent.bootstrap import bootstrap
+from mesh_runtime.agent.certs import CertificateSource, first_credentials, rotate
+from mesh_runtime.identity import SDS_DIRECTORY
 
 log = logging.getLogger("mesh_runtime.agent")
 
@@ -51,7 +53,15 @@ def node_id(kind: str = "sidecar") -> str:
     return f"{kind}~{ip}~{pod}.{namespace}~{namespace}.svc.cluster.local"
 
 
-async def run(pilot: str, kind: str, workdir: Path) -> int:
+async def run(
+    pilot: str, kind: str, workdir: Path, certificates: CertificateSource | None = None
+) -> int:
+    """Envoy under supervision until SIGTERM; with ``certificates``, only once it has one."""
+    rotation: asyncio.Task[None] | None = None
+    if certificates is not None:
+        directory = Path(SDS_DIRECTORY)
+        credentials = await first_credentials(certificates, directory)
+        rotation = asyncio.create_task(rotate(certificates, directory, credentials))
     config = workdir / "envoy-bootstrap.json"
     config.write_text(json.dumps(bootstrap(node_id(kind), kind, pilot, ADMIN_PORT)))
     admin = httpx.AsyncClient(base_url=f"http://127.0.0.1:{ADMIN_PORT}", timeout=2.0)
@@ -66,6 +76,8 @@ async def run(pilot: str, kind: str, workdir: Path) -> int:
     try:
         await _supervise(config, admin, stopping)
     finally:
+        if rotation is not None:
+            rotation.cancel()
         for server in servers:
             server.close()
         await admin.aclose()

@@ -7,7 +7,10 @@ detection) applies to the service's clusters, a subset's own policy to
 that subset's, and a ``portLevelSettings`` entry to its port, in Istio's
 order of precedence. A Kubernetes Service's and a STATIC ServiceEntry's
 endpoints come over EDS; a DNS ServiceEntry's names are resolved by Envoy
-itself, and a NONE one's traffic goes where it was addressed.
+itself, and a NONE one's traffic goes where it was addressed. A
+DestinationRule's ``tls`` sets how the proxy connects; without one, auto mTLS
+speaks Istio mutual TLS to the endpoints that have sidecars, checking they
+run as the service's accounts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from mesh_runtime.durations import envoy_duration
+from mesh_runtime.identity import spiffe_id
+from mesh_runtime.pilot import tls
 from mesh_runtime.pilot.model import MeshModel, Service, ServicePort
 
 Obj = dict[str, Any]
@@ -38,15 +43,29 @@ def build_clusters(model: MeshModel) -> list[Obj]:
     for service in model.services.values():
         rule = model.destination_rule(service.host)
         spec = (rule or {}).get("spec", {})
+        endpoints = model.endpoints(service)
+        sidecars = any(e.workload is not None and e.workload.sidecar for e in endpoints)
+        accounts = sorted({spiffe_id(e.workload.namespace, e.workload.account)
+                           for e in endpoints if e.workload is not None})  # fmt: skip
         for port in service.ports:
             policy = _port_policy(spec.get("trafficPolicy") or {}, port.port)
-            clusters.append(_cluster(service, port, "", policy))
-            if service.resolution not in ("EDS", "STATIC"):
-                _resolve_itself(clusters[-1], model, service, port)
-                continue
-            for subset in spec.get("subsets") or []:
-                merged = {**policy, **_port_policy(subset.get("trafficPolicy") or {}, port.port)}
-                clusters.append(_cluster(service, port, subset["name"], merged))
+            subsets = [("", policy)] + [
+                (s["name"], {**policy, **_port_policy(s.get("trafficPolicy") or {}, port.port)})
+                for s in spec.get("subsets") or []
+                if service.resolution in ("EDS", "STATIC")
+            ]
+            for subset, subset_policy in subsets:
+                cluster = _cluster(service, port, subset, subset_policy)
+                sni = f"outbound_.{port.port}_.{subset}_.{service.host}"
+                if "tls" in subset_policy:
+                    socket = tls.from_destination_rule(subset_policy["tls"], sni, accounts)
+                    if socket is not None:
+                        cluster["transport_socket"] = socket
+                elif sidecars:
+                    cluster["transport_socket_matches"] = tls.auto_mtls(sni, accounts)
+                if service.resolution not in ("EDS", "STATIC"):
+                    _resolve_itself(cluster, model, service, port)
+                clusters.append(cluster)
     return clusters
 
 

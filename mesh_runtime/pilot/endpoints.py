@@ -4,14 +4,18 @@ A service port's cluster gets every ready address of the Service on that
 port; a subset's cluster only those whose pods carry the subset's labels,
 which is how ``subset: v2`` reaches the pods labelled ``version: v2``. A
 STATIC ServiceEntry's endpoints come the same way, with their own labels.
+An endpoint whose pod has a sidecar that takes mTLS on that port is marked
+``tlsMode: istio``, which is what auto mTLS on the client side matches.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from mesh_runtime.pilot.authn import peer_mode
 from mesh_runtime.pilot.clusters import cluster_name
-from mesh_runtime.pilot.model import MeshModel
+from mesh_runtime.pilot.model import Endpoint, MeshModel
+from mesh_runtime.pilot.tls import MATCH_KEY
 
 Obj = dict[str, Any]
 
@@ -41,7 +45,7 @@ def build_endpoints(model: MeshModel) -> list[Obj]:
                         "endpoints": [
                             {
                                 "lb_endpoints": [
-                                    {"endpoint": {"address": _address(e.ip, e.port)}}
+                                    _lb_endpoint(model, e)
                                     for e in sorted(chosen, key=lambda e: (e.ip, e.port))
                                 ]
                             }
@@ -51,5 +55,10 @@ def build_endpoints(model: MeshModel) -> list[Obj]:
     return assignments
 
 
-def _address(ip: str, port: int) -> Obj:
-    return {"socket_address": {"address": ip, "port_value": port}}
+def _lb_endpoint(model: MeshModel, endpoint: Endpoint) -> Obj:
+    address = {"socket_address": {"address": endpoint.ip, "port_value": endpoint.port}}
+    found: Obj = {"endpoint": {"address": address}}
+    workload = endpoint.workload
+    if workload and workload.sidecar and peer_mode(model, workload, endpoint.port) != "DISABLE":
+        found["metadata"] = {"filter_metadata": {MATCH_KEY: {"tlsMode": "istio"}}}
+    return found

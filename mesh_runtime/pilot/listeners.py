@@ -7,7 +7,7 @@ it by original destination to a listener per TCP service address
 service port (``0.0.0.0_80``), none bound itself, the HTTP ones with routes
 over RDS; anything else passes through to where it was going. Without
 capture (a gateway, or a proxy in front of a test), the per-port listeners
-bind themselves.
+bind themselves. A sidecar's inbound side is :mod:`mesh_runtime.pilot.inbound`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def build_listeners(
     listeners = tcp_listeners(model, source, bind=not capture, address=address)
     listeners += [http_listener(address, port, bind=not capture) for port in ports]
     if capture:
-        listeners += [_virtual_outbound(), _virtual_inbound()]
+        listeners.append(_virtual_outbound())
     return listeners
 
 
@@ -75,14 +75,15 @@ def http_listener(address: str, port: int, bind: bool, route_name: str = "") -> 
                         "typed_config": {
                             "@type": HCM_TYPE,
                             "stat_prefix": f"outbound_{address}_{port}",
+                            "upgrade_configs": [{"upgrade_type": "websocket"}],
                             "rds": {
                                 "route_config_name": route_name or str(port),
                                 "config_source": ADS,
                             },
                             "http_filters": [
-                                _filter(CORS_FILTER, "cors.v3.Cors"),
-                                _filter(FAULT_FILTER, "fault.v3.HTTPFault"),
-                                _filter("envoy.filters.http.router", "router.v3.Router"),
+                                http_filter(CORS_FILTER, "cors.v3.Cors"),
+                                http_filter(FAULT_FILTER, "fault.v3.HTTPFault"),
+                                http_filter("envoy.filters.http.router", "router.v3.Router"),
                             ],
                         },
                     }
@@ -92,7 +93,7 @@ def http_listener(address: str, port: int, bind: bool, route_name: str = "") -> 
     }
 
 
-def _filter(name: str, config_type: str) -> Obj:
+def http_filter(name: str, config_type: str) -> Obj:
     """An HTTP filter with its defaults; routes configure CORS and faults per route."""
     return {
         "name": name,
@@ -119,40 +120,6 @@ def _virtual_outbound() -> Obj:
                             "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                             "stat_prefix": PASSTHROUGH,
                             "cluster": PASSTHROUGH,
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-
-
-def _virtual_inbound() -> Obj:
-    """Inbound connections, redirected to 15006, go on to the app at their original address."""
-    return {
-        "name": "virtualInbound",
-        "address": {"socket_address": {"address": "0.0.0.0", "port_value": INBOUND_PORT}},
-        "traffic_direction": "INBOUND",
-        "listener_filters": [
-            {
-                "name": "envoy.filters.listener.original_dst",
-                "typed_config": {
-                    "@type": "type.googleapis.com/"
-                    "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"
-                },
-            }
-        ],
-        "filter_chains": [
-            {
-                "name": "virtualInbound-catchall-tcp",
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.tcp_proxy",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/"
-                            "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                            "stat_prefix": INBOUND_PASSTHROUGH,
-                            "cluster": INBOUND_PASSTHROUGH,
                         },
                     }
                 ],

@@ -60,11 +60,29 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Workload:
+    """A pod as the mesh sees it: its labels and its identity."""
+
+    namespace: str
+    labels: dict[str, str]
+    account: str = "default"  # service account
+
+    @property
+    def sidecar(self) -> bool:
+        """Injected: it speaks Istio mTLS (the injector's label, which auto mTLS reads too)."""
+        return self.labels.get(TLS_MODE_LABEL) == "istio"
+
+
+TLS_MODE_LABEL = "security.istio.io/tlsMode"
+
+
+@dataclass(frozen=True)
 class Endpoint:
     ip: str
     port_name: str
     port: int
     labels: dict[str, str]
+    workload: Workload | None = None  # None for a ServiceEntry's endpoints
 
 
 @dataclass
@@ -74,7 +92,7 @@ class MeshModel:
     services: dict[str, Service] = field(default_factory=dict)  # by host
     _entry_hosts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _endpoints: dict[tuple[str, str], Obj] = field(default_factory=dict)
-    _pods: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # ip -> labels
+    _pods: dict[tuple[str, str], Workload] = field(default_factory=dict)  # (ns, ip)
     _rules: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (kind, ns, name)
 
     # -- inputs -------------------------------------------------------------
@@ -106,8 +124,11 @@ class MeshModel:
     def set_pod(self, obj: Obj) -> None:
         ip = obj.get("status", {}).get("podIP")
         if ip:
-            self._pods[(obj["metadata"].get("namespace", "default"), ip)] = dict(
-                obj["metadata"].get("labels") or {}
+            namespace = obj["metadata"].get("namespace", "default")
+            self._pods[(namespace, ip)] = Workload(
+                namespace,
+                dict(obj["metadata"].get("labels") or {}),
+                obj.get("spec", {}).get("serviceAccountName") or "default",
             )
 
     def delete_pod(self, obj: Obj) -> None:
@@ -174,12 +195,27 @@ class MeshModel:
         found = []
         for subset in obj.get("subsets") or []:
             for address in subset.get("addresses") or []:
-                labels = self._pods.get((service.namespace, address["ip"]), {})
+                workload = self._pods.get((service.namespace, address["ip"]))
+                labels = workload.labels if workload else {}
                 for port in subset.get("ports") or []:
-                    found.append(
-                        Endpoint(address["ip"], port.get("name", ""), int(port["port"]), labels)
-                    )
+                    found.append(Endpoint(address["ip"], port.get("name", ""), int(port["port"]),
+                                          labels, workload))  # fmt: skip
         return found
+
+    def inbound_ports(self, workload: Workload, ip: str) -> dict[int, str]:
+        """The ports the services selecting this pod reach it on, with their protocol."""
+        ports: dict[int, str] = {}
+        for service in self.services.values():
+            if service.namespace != workload.namespace or not service.kubernetes:
+                continue
+            by_name = {p.name: p for p in service.ports}
+            for endpoint in self.endpoints(service):
+                named = by_name.get(endpoint.port_name) or (
+                    service.ports[0] if len(service.ports) == 1 else None
+                )
+                if endpoint.ip == ip and named is not None:
+                    ports.setdefault(endpoint.port, named.protocol)
+        return ports
 
     def rules(self, kind: str) -> Iterator[Obj]:
         """Rules of ``kind``, oldest first: Istio merges by creation time."""
@@ -199,8 +235,21 @@ class MeshModel:
                 return rule
         return None
 
-    def pod_labels(self, namespace: str, ip: str) -> dict[str, str]:
-        return dict(self._pods.get((namespace, ip), {}))
+    def policies(self, kind: str, workload: Workload) -> list[Obj]:
+        """Security policies of ``kind`` that select ``workload``, oldest first: its namespace's
+        (all, or those whose selector matches) and the root namespace's mesh-wide ones."""
+        chosen = []
+        for policy in self.rules(kind):
+            where = policy["metadata"].get("namespace", "default")
+            selector = (policy.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+            applies = where == workload.namespace or (where == ROOT_NAMESPACE and not selector)
+            if applies and selector.items() <= workload.labels.items():
+                chosen.append(policy)
+        return chosen
+
+    def workload(self, namespace: str, ip: str) -> Workload:
+        """The pod at ``ip`` (a workload without labels when pilot has not seen it)."""
+        return self._pods.get((namespace, ip)) or Workload(namespace, {})
 
     def gateways_for(self, labels: dict[str, str]) -> list[Obj]:
         """The Gateways whose selector picks a proxy with ``labels``."""

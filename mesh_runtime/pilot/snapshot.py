@@ -6,6 +6,7 @@ from mesh_runtime.pilot.ads import Proxy
 from mesh_runtime.pilot.clusters import build_clusters
 from mesh_runtime.pilot.endpoints import build_endpoints
 from mesh_runtime.pilot.gateways import gateway_listeners, gateway_routes
+from mesh_runtime.pilot.inbound import inbound_listener
 from mesh_runtime.pilot.listeners import build_listeners, passthrough_clusters
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.resources import (
@@ -23,13 +24,15 @@ def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
     """A sidecar captures and passes unknown traffic through; a router serves its Gateways,
     or, when no Gateway selects it, every service port on its own address. Either sees
     the services its Sidecar resource lets it see, and routes as its labels select."""
-    source = Source(proxy.namespace, mesh.pod_labels(proxy.namespace, proxy.ip))
+    workload = mesh.workload(proxy.namespace, proxy.ip)
+    source = Source(proxy.namespace, workload.labels)
     model = mesh.for_proxy(source.namespace, source.labels)
     clusters = build_clusters(model)
     routes = build_routes(model, source)
     if proxy.kind == "sidecar":
         clusters += passthrough_clusters()
         listeners = build_listeners(model, source, capture=True)
+        listeners.append(inbound_listener(mesh, workload, proxy.ip))
     else:
         listeners = gateway_listeners(model, source.labels)
         if listeners:

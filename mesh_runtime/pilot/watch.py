@@ -64,6 +64,23 @@ KINDS = (
     Kind("Gateway", "networking.istio.io", "v1", "gateways", "gateway"),
     Kind("ServiceEntry", "networking.istio.io", "v1", "serviceentries", "serviceentry"),
     Kind("Sidecar", "networking.istio.io", "v1", "sidecars", "sidecar"),
+    Kind(
+        "PeerAuthentication", "security.istio.io", "v1", "peerauthentications", "peerauthentication"
+    ),
+    Kind(
+        "RequestAuthentication",
+        "security.istio.io",
+        "v1",
+        "requestauthentications",
+        "requestauthentication",
+    ),
+    Kind(
+        "AuthorizationPolicy",
+        "security.istio.io",
+        "v1",
+        "authorizationpolicies",
+        "authorizationpolicy",
+    ),
 )
 
 

@@ -145,6 +145,7 @@ def patch_for(pod: Obj, pilot: str) -> list[Obj]:
     return [
         {"op": "add", "path": "/spec/initContainers", "value": injected["spec"]["initContainers"]},
         {"op": "add", "path": "/spec/containers", "value": injected["spec"]["containers"]},
+        {"op": "add", "path": "/spec/volumes", "value": injected["spec"]["volumes"]},
         {"op": "add", "path": "/metadata/annotations",
          "value": injected["metadata"]["annotations"]},
         {"op": "add", "path": "/metadata/labels", "value": injected["metadata"]["labels"]},

@@ -1,4 +1,5 @@
-"""Envoy, backends and a client for the mesh tests: real processes on loopback."""
+"""Envoy, backends and a client for the mesh tests: real processes on loopback; and an
+embedded cluster with the mesh installed and a small app injected, for the end-to-end ones."""
 
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from labkit.envoy import envoy_command, remove_shared_memory
 from mesh_runtime.agent.bootstrap import bootstrap
+from tests.helpers import VENV_BIN
+from tests.node.conftest import NodeCluster, new_cluster
 
 Obj = dict[str, Any]
 # reviews' v1 and v2 subsets, for the tests that apply YAML as a learner would.
@@ -126,3 +131,66 @@ def until(what: str, check: Callable[[], Any], timeout: float = 10) -> None:
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+MESHCTL = str(VENV_BIN / "meshctl")
+APP = """
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 80}]
+"""
+for version in ("v1", "v2"):
+    APP += f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: reviews-{version}}}
+spec:
+  selector: {{matchLabels: {{app: reviews, version: {version}}}}}
+  template:
+    metadata: {{labels: {{app: reviews, version: {version}}}}}
+    spec: {{containers: [{{name: reviews, image: labplatform/whoami}}]}}
+"""
+APP += """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sleep}
+spec:
+  selector: {matchLabels: {app: sleep}}
+  template:
+    metadata: {labels: {app: sleep}}
+    spec: {containers: [{name: sleep, image: curlimages/curl, command: [sleep, 1d]}]}
+"""
+
+
+@pytest.fixture
+def mesh(tmp_path: Path) -> Iterator[NodeCluster]:
+    for cluster in new_cluster(tmp_path / "data", tmp_path / "cache"):
+        meshctl(cluster, "install")
+        cluster.kubectl("rollout", "status", "-n", "istio-system", "deploy/istiod",
+                        "--timeout=60s", timeout=90)  # fmt: skip
+        injected = meshctl(cluster, "kube-inject", "-f", "-", stdin=APP)
+        cluster.kubectl("apply", "-f", "-", stdin=injected)
+        for name in ("reviews-v1", "reviews-v2", "sleep"):
+            cluster.kubectl("rollout", "status", f"deploy/{name}", "--timeout=90s", timeout=120)
+        yield cluster
+
+
+def meshctl(cluster: NodeCluster, *args: str, stdin: str | None = None, status: int = 0) -> str:
+    result = subprocess.run(
+        [MESHCTL, *args], input=stdin, capture_output=True, text=True, timeout=60,
+        env={"KUBECONFIG": str(cluster.kubeconfig), "HOME": str(cluster.cache_dir),
+             "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == status, result.stdout + result.stderr
+    return result.stdout
+
+
+def cluster_versions(cluster: NodeCluster, count: int, *headers: str) -> list[str]:
+    """Which reviews version answered each of ``count`` requests from the sleep pod."""
+    flags = " ".join(f"-H '{h}'" for h in headers)
+    script = f"for i in $(seq {count}); do curl -s {flags} http://reviews/ | head -1; done"
+    out = cluster.kubectl("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", script).stdout
+    return [line.removeprefix("Hostname: reviews-").split("-")[0] for line in out.splitlines()]

@@ -9,47 +9,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import VENV_BIN
-from tests.mesh.conftest import SUBSETS_YAML
-from tests.node.conftest import NodeCluster, new_cluster
+from tests.mesh.conftest import SUBSETS_YAML, meshctl
+from tests.mesh.conftest import cluster_versions as versions
+from tests.node.conftest import NodeCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
-MESHCTL = str(VENV_BIN / "meshctl")
-APP = """
-apiVersion: v1
-kind: Service
-metadata: {name: reviews}
-spec:
-  selector: {app: reviews}
-  ports: [{name: http, port: 80}]
-"""
-for version in ("v1", "v2"):
-    APP += f"""---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: reviews-{version}}}
-spec:
-  selector: {{matchLabels: {{app: reviews, version: {version}}}}}
-  template:
-    metadata: {{labels: {{app: reviews, version: {version}}}}}
-    spec: {{containers: [{{name: reviews, image: labplatform/whoami}}]}}
-"""
-APP += """---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sleep}
-spec:
-  selector: {matchLabels: {app: sleep}}
-  template:
-    metadata: {labels: {app: sleep}}
-    spec: {containers: [{name: sleep, image: curlimages/curl, command: [sleep, 1d]}]}
-"""
 RULES = (
     SUBSETS_YAML
     + """
@@ -76,36 +46,6 @@ spec:
     route: [{destination: {host: reviews, subset: v2}}]
 """
 TO_V3 = BROKEN.replace("v2", "v3").replace("101", "10")
-
-
-@pytest.fixture
-def mesh(tmp_path: Path) -> Iterator[NodeCluster]:
-    for cluster in new_cluster(tmp_path / "data", tmp_path / "cache"):
-        meshctl(cluster, "install")
-        cluster.kubectl("rollout", "status", "-n", "istio-system", "deploy/istiod",
-                        "--timeout=60s", timeout=90)  # fmt: skip
-        injected = meshctl(cluster, "kube-inject", "-f", "-", stdin=APP)
-        cluster.kubectl("apply", "-f", "-", stdin=injected)
-        for name in ("reviews-v1", "reviews-v2", "sleep"):
-            cluster.kubectl("rollout", "status", f"deploy/{name}", "--timeout=90s", timeout=120)
-        yield cluster
-
-
-def meshctl(cluster: NodeCluster, *args: str, stdin: str | None = None, status: int = 0) -> str:
-    result = subprocess.run(
-        [MESHCTL, *args], input=stdin, capture_output=True, text=True, timeout=60,
-        env={"KUBECONFIG": str(cluster.kubeconfig), "HOME": str(cluster.cache_dir),
-             "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert result.returncode == status, result.stdout + result.stderr
-    return result.stdout
-
-
-def versions(cluster: NodeCluster, count: int, *headers: str) -> list[str]:
-    flags = " ".join(f"-H '{h}'" for h in headers)
-    script = f"for i in $(seq {count}); do curl -s {flags} http://reviews/ | head -1; done"
-    out = cluster.kubectl("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", script).stdout
-    return [line.removeprefix("Hostname: reviews-").split("-")[0] for line in out.splitlines()]
 
 
 def test_sidecars_sync_and_istios_request_routing_holds(mesh: NodeCluster) -> None:

@@ -116,7 +116,7 @@ def test_a_rolling_update_is_seen_without_errors(node: NodeCluster) -> None:
     _client(node)
     loop = subprocess.Popen(
         [*node.kubectl_argv(), "exec", "client", "--", "sh", "-c",
-         "ok=0; bad=0; for i in $(seq 150); do "
+         "ok=0; bad=0; for i in $(seq 100); do "
          "if curl -sf --max-time 2 http://web/ >/dev/null; then ok=$((ok+1)); "
          "else bad=$((bad+1)); fi; sleep 0.05; done; echo $ok $bad"],
         stdout=subprocess.PIPE, text=True,
@@ -124,8 +124,9 @@ def test_a_rolling_update_is_seen_without_errors(node: NodeCluster) -> None:
     time.sleep(1)
     node.kubectl("set", "image", "deploy/web", f"web={WHOAMI}:2")
     node.kubectl("rollout", "status", "deploy/web", "--timeout=60s", timeout=90)
-    out, _ = loop.communicate(timeout=120)
+    # Generous: each curl is a process in the sandbox, slow on a busy two-core machine.
+    out, _ = loop.communicate(timeout=300)
     ok, bad = map(int, out.split())
-    assert bad == 0 and ok == 150
+    assert bad == 0 and ok == 100
     images = {p["spec"]["containers"][0]["image"] for p in node.live_pods("app=web")}
     assert images == {f"{WHOAMI}:2"}

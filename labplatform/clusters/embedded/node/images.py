@@ -59,6 +59,12 @@ CATALOG: dict[str, Image] = {
             env=_PROJECT_ENV,
         ),
         Image(
+            "labplatform/citadel",
+            entrypoint=(*_PROJECT, "mesh_runtime.citadel"),
+            description="the mesh's CA: workload certificates for SPIFFE identities",
+            env=_PROJECT_ENV,
+        ),
+        Image(
             "labplatform/proxy",
             entrypoint=(*_PROJECT, "mesh_runtime.agent"),
             command=("proxy",),

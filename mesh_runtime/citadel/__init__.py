@@ -1,0 +1,1 @@
+"""citadel: the mesh's certificate authority (root, workload certificates, rotation)."""
