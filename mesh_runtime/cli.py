@@ -24,6 +24,11 @@ ISTIO_KINDS = {
     "ServiceEntry": "serviceentries",
     "Sidecar": "sidecars",
 }
+SECURITY_KINDS = {
+    "PeerAuthentication": "peerauthentications",
+    "RequestAuthentication": "requestauthentications",
+    "AuthorizationPolicy": "authorizationpolicies",
+}
 ANALYZE_FAILED = 79  # istioctl's exit status when analysis finds issues at the threshold
 
 
@@ -109,7 +114,7 @@ def kube_inject(filename: tuple[str, ...], pilot: str) -> None:
 @files_option
 def validate(filename: tuple[str, ...]) -> None:
     """Check Istio config in files against Istio's rules, before applying it."""
-    from mesh_runtime.validation import GROUP, describe
+    from mesh_runtime.validation import GROUP, SECURITY_GROUP, describe
     from mesh_runtime.validation import validate as check
 
     if not filename:
@@ -120,10 +125,11 @@ def validate(filename: tuple[str, ...]) -> None:
         sources += [] if source in sources else [source]
         if not isinstance(document, dict):
             messages = ["not a Kubernetes object (expected a mapping with apiVersion and kind)"]
-        elif str(document.get("apiVersion", "")).startswith(GROUP) and (
-            document.get("kind") not in ISTIO_KINDS
-        ):
-            messages = [f"unknown kind {document.get('kind')!r} in {GROUP}"]
+        elif (group := str(document.get("apiVersion", "")).split("/")[0]) in (
+            GROUP,
+            SECURITY_GROUP,
+        ) and document.get("kind") not in (ISTIO_KINDS if group == GROUP else SECURITY_KINDS):
+            messages = [f"unknown kind {document.get('kind')!r} in {group}"]
         elif not (document.get("metadata") or {}).get("name"):
             messages = ["metadata.name is required"]
         else:

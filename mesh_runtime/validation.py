@@ -19,9 +19,12 @@ from decimal import Decimal
 from typing import Any
 
 from mesh_runtime.durations import parse_duration
+from mesh_runtime.pilot.authz import condition_builder  # the `when` keys pilot translates
 
 Obj = dict[str, Any]
 GROUP = "networking.istio.io"
+SECURITY_GROUP = "security.istio.io"
+GROUPS = (GROUP, SECURITY_GROUP)
 RETRY_ON = {
     "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
     "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
@@ -51,7 +54,7 @@ class Errors:
 def validate(obj: Obj) -> list[str]:
     """Istio's complaints about ``obj`` (empty when it is valid, or not an Istio kind)."""
     validator = VALIDATORS.get(str(obj.get("kind")))
-    if validator is None or not str(obj.get("apiVersion", "")).startswith(GROUP):
+    if validator is None or not str(obj.get("apiVersion", "")).startswith(GROUPS):
         return []
     errors = Errors()
     spec = obj.get("spec")
@@ -467,10 +470,76 @@ def _sidecar(spec: Obj, errors: Errors) -> None:
                 _host(name, f"{path}.hosts[{index}]", errors)
 
 
+# -- security.istio.io -------------------------------------------------------------
+
+
+def _peer_authentication(spec: Obj, errors: Errors) -> None:
+    levels = spec.get("portLevelMtls") or {}
+    if levels and not (spec.get("selector") or {}).get("matchLabels"):
+        errors.add("portLevelMtls", "portLevelMtls requires selector")
+    for port in levels:
+        number = int(port) if str(port).isdigit() else port
+        _port_number(number, f"portLevelMtls[{port}]", errors)
+
+
+def _request_authentication(spec: Obj, errors: Errors) -> None:
+    issuers: set[str] = set()
+    for path, rule in _items(spec.get("jwtRules"), "jwtRules", errors):
+        issuer = rule.get("issuer")
+        if not issuer:
+            errors.add(f"{path}.issuer", "issuer must be set")
+        elif issuer in issuers:
+            errors.add(f"{path}.issuer", f"jwtRule issuer {issuer} is used more than once")
+        issuers.add(str(issuer))
+        uri = str(rule.get("jwksUri", ""))
+        if uri and not uri.startswith(("http://", "https://")):
+            errors.add(f"{path}.jwksUri", f"invalid jwksUri {uri!r}: must be http or https")
+        if rule.get("jwks") and uri:
+            errors.add(path, "only one of jwks or jwksUri may be set")
+        for header_path, header in _items(rule.get("fromHeaders"), f"{path}.fromHeaders", errors):
+            if not header.get("name"):
+                errors.add(header_path, "location header name must be set")
+
+
+def _authorization_policy(spec: Obj, errors: Errors) -> None:
+    action = spec.get("action", "ALLOW")
+    if action == "CUSTOM":
+        errors.add("action", "CUSTOM action is not supported by this mesh (no ext_authz provider)")
+    for path, rule in _items(spec.get("rules"), "rules", errors):
+        for from_path, source in _items(rule.get("from"), f"{path}.from", errors):
+            if not source.get("source"):
+                errors.add(from_path, "`from.source` must not be empty")
+            for index, block in enumerate((source.get("source") or {}).get("ipBlocks") or []):
+                _cidr(block, f"{from_path}.source.ipBlocks[{index}]", errors)
+        for to_path, target in _items(rule.get("to"), f"{path}.to", errors):
+            if not target.get("operation"):
+                errors.add(to_path, "`to.operation` must not be empty")
+            for port in (target.get("operation") or {}).get("ports") or []:
+                if not str(port).isdigit() or not 1 <= int(port) <= 65535:
+                    errors.add(f"{to_path}.operation.ports", f"invalid port {port!r}")
+        for when_path, condition in _items(rule.get("when"), f"{path}.when", errors):
+            key = str(condition.get("key", ""))
+            if condition_builder(key) is None:
+                errors.add(f"{when_path}.key", f"unknown attribute ({key})")
+            if not condition.get("values") and not condition.get("notValues"):
+                errors.add(when_path, f"at least one of values or notValues must be set for key "
+                           f"{key}")  # fmt: skip
+
+
+def _cidr(value: Any, path: str, errors: Errors) -> None:
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        errors.add(path, f"invalid ip address or CIDR range: {value}")
+
+
 VALIDATORS: dict[str, Callable[[Obj, Errors], None]] = {
     "VirtualService": _virtual_service,
     "DestinationRule": _destination_rule,
     "Gateway": _gateway,
     "ServiceEntry": _service_entry,
     "Sidecar": _sidecar,
+    "PeerAuthentication": _peer_authentication,
+    "RequestAuthentication": _request_authentication,
+    "AuthorizationPolicy": _authorization_policy,
 }

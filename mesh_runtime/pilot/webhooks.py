@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mesh_runtime.inject import INJECT_ANNOTATION, inject_pod_spec
-from mesh_runtime.validation import GROUP, describe, validate
+from mesh_runtime.validation import GROUPS, describe, validate
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def configurations(ca_pem: bytes) -> list[Obj]:
     validator = {
         "name": "validation.istio.io",
         "clientConfig": {"service": {**service, "path": "/validate"}, "caBundle": ca_bundle},
-        "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [GROUP],
+        "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": list(GROUPS),
                    "apiVersions": ["*"], "resources": ["*"]}],
         **common,
     }  # fmt: skip

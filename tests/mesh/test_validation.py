@@ -25,7 +25,9 @@ def meshctl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 
 
 def rule(kind: str, spec: str, name: str = "reviews") -> str:
-    return HEAD.format(kind=kind, name=name) + "".join(f"  {line}\n" for line in spec.splitlines())
+    group = "security" if kind.endswith(("Authentication", "Policy")) else "networking"
+    head = HEAD.format(kind=kind, name=name).replace("networking", group)
+    return head + "".join(f"  {line}\n" for line in spec.splitlines())
 
 
 GOOD = rule(
@@ -82,6 +84,15 @@ INVALID = [
      "endpoints must be provided if service entry resolution mode is static"),
     ("Sidecar", "egress: [{hosts: [reviews]}]",
      "sidecar: host 'reviews' must be of the form namespace/dnsName"),
+    ("AuthorizationPolicy", "rules: [{when: [{key: 'request.auth.claim[groups]', values: [a]}]}]",
+     "rules[0].when[0].key: unknown attribute (request.auth.claim[groups])"),
+    ("AuthorizationPolicy", "rules: [{from: [{source: {ipBlocks: [10.0.0.300/8]}}]}]",
+     "invalid ip address or CIDR range: 10.0.0.300/8"),
+    ("AuthorizationPolicy", "rules: [{to: [{}]}]",
+     "rules[0].to[0]: `to.operation` must not be empty"),
+    ("RequestAuthentication", "jwtRules: [{jwksUri: 'ftp://keys'}]", "issuer must be set"),
+    ("PeerAuthentication", "mtls: {mode: STRICT}\nportLevelMtls: {'8080': {mode: DISABLE}}",
+     "portLevelMtls: portLevelMtls requires selector"),
 ]  # fmt: skip
 
 
