@@ -79,3 +79,5 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # httpx logs every request at INFO; a health poller would fill the log with them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -150,16 +150,15 @@ def validate(filename: tuple[str, ...]) -> None:
 
 
 def _cluster_objects(kubeconfig: str | None) -> list[Any]:
-    """What analysis reads from the cluster: namespaces, services, pods and Istio config."""
+    """What analysis reads from the cluster: namespaces, services, endpoints, pods, Istio config."""
     from kubernetes.client.exceptions import ApiException
 
     from mesh_runtime import kube
 
     paths = {"Namespace": "/api/v1/namespaces", "Service": "/api/v1/services",
-             "Pod": "/api/v1/pods"}  # fmt: skip
-    paths |= {
-        kind: f"/apis/networking.istio.io/v1/{plural}" for kind, plural in ISTIO_KINDS.items()
-    }
+             "Endpoints": "/api/v1/endpoints", "Pod": "/api/v1/pods"}  # fmt: skip
+    for group, kinds in (("networking", ISTIO_KINDS), ("security", SECURITY_KINDS)):
+        paths |= {kind: f"/apis/{group}.istio.io/v1/{plural}" for kind, plural in kinds.items()}
     objects = []
     with kube.api_client(kubeconfig) as client:
         for kind, path in paths.items():
@@ -241,7 +240,7 @@ CONFIG_TYPES = {
 
 
 @main.command("proxy-config")
-@click.argument("kind", type=click.Choice(sorted([*CONFIG_TYPES, "bootstrap"])))
+@click.argument("kind", type=click.Choice(sorted([*CONFIG_TYPES, "bootstrap", "secret"])))
 @click.argument("pod")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(["short", "json"]), default="short")
@@ -257,10 +256,13 @@ def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: s
 
     with kube.api_client(kubeconfig) as client:
         try:
-            if kind == "bootstrap":  # the agent relays it from Envoy on its status port
-                path = f"/api/v1/namespaces/{namespace}/pods/{pod}:15020/proxy/debug/bootstrap"
-                dump = kube.get_raw(client, path)
+            agent = f"/api/v1/namespaces/{namespace}/pods/{pod}:15020/proxy/debug"
+            if kind == "bootstrap":  # the agent relays these from Envoy on its status port
+                dump = kube.get_raw(client, f"{agent}/bootstrap")
                 click.echo(json.dumps(dump["configs"][0]["bootstrap"], indent=2))
+                return
+            if kind == "secret":
+                _print_secrets(kube.get_raw(client, f"{agent}/certs"), output)
                 return
             found = kube.get_raw(client, f"/api/v1/namespaces/{namespace}/pods/{pod}")
             ip = found.get("status", {}).get("podIP", "")
@@ -277,6 +279,59 @@ def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: s
         return
     for resource in resources:
         click.echo(resource[name_field])
+
+
+@main.command("tls-check")
+@click.argument("pod")
+@click.argument("host", required=False)
+@click.option("-n", "--namespace", default="default", show_default=True)
+@kubeconfig_option
+def tls_check(pod: str, host: str | None, namespace: str, kubeconfig: str | None) -> None:
+    """Which mTLS mode POD's calls use, and what the servers behind each service accept."""
+    from mesh_runtime.tlscheck import model_of
+    from mesh_runtime.tlscheck import tls_check as check
+
+    objects = _cluster_objects(kubeconfig)
+    found = [o for o in objects if o["kind"] == "Pod" and o["metadata"]["name"] == pod
+             and o["metadata"].get("namespace") == namespace]  # fmt: skip
+    if not found:
+        raise click.ClickException(f'pod "{pod}" not found in namespace "{namespace}"')
+    model = model_of(objects)
+    rows = check(model, model.workload(namespace, found[0].get("status", {}).get("podIP", "")),
+                 host)  # fmt: skip
+    if host and not rows:
+        raise click.ClickException(f"{host}: no such service in {pod}'s view of the mesh")
+    _table(["HOST:PORT", "STATUS", "SERVER", "CLIENT", "AUTHN POLICY", "DESTINATION RULE"],
+           [[f"{r.host}:{r.port}", r.status, r.server, r.client, r.policies, r.rule]
+            for r in rows])  # fmt: skip
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> None:
+    """Columns as wide as their widest cell, two spaces apart, as kubectl prints them."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for line in [headers, *rows]:
+        click.echo("  ".join(f"{cell:<{width}}" for cell, width in zip(line, widths, strict=True))
+                   .rstrip())  # fmt: skip
+
+
+def _print_secrets(certs: Any, output: str) -> None:
+    """The proxy's certificate and root, as ``istioctl proxy-config secret`` lists them."""
+    import json
+
+    rows: dict[str, Any] = {}
+    for entry in certs.get("certificates") or []:
+        for name, key in (("default", "cert_chain"), ("ROOTCA", "ca_cert")):
+            for cert in entry.get(key) or []:
+                rows.setdefault(name, cert)
+    if output == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = []
+    for name, cert in rows.items():
+        uris = [san.get("uri", "") for san in cert.get("subject_alt_names") or []]
+        table.append([name, ",".join(u for u in uris if u) or "-", cert.get("serial_number", ""),
+                      cert.get("expiration_time", ""), cert.get("valid_from", "")])  # fmt: skip
+    _table(["RESOURCE NAME", "IDENTITY", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"], table)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,11 @@ def main() -> int:
     parser.add_argument(
         "--ca-address", default="", help="citadel's HOST:PORT; without it, no certificate"
     )
-    parser.add_argument("--cert-ttl", default="", help="ask citadel for this lifetime (e.g. 2m)")
+    parser.add_argument(
+        "--cert-ttl",
+        default=os.environ.get("SECRET_TTL", ""),
+        help="ask citadel for this lifetime, e.g. 2m (default: $SECRET_TTL, as Istio's proxy)",
+    )
     args = parser.parse_args()
     configure_logging("json", "INFO")
     kind = "sidecar" if args.mode == "proxy" else "router"

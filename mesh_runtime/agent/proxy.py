@@ -3,8 +3,8 @@
 Envoy sets a parent-death signal, so the agent stays its parent for as long
 as it runs; it restarts Envoy if it dies (with back-off), reports readiness
 on 15021 (``/healthz/ready``: Envoy's admin ``/ready`` says LIVE), answers
-on its status port 15020 (readiness again, and ``/debug/bootstrap``, what
-``meshctl proxy-config bootstrap`` shows) and serves Envoy's Prometheus
+on its status port 15020 (readiness again, ``/debug/bootstrap`` and
+``/debug/certs``, what ``meshctl proxy-config bootstrap|secret`` show) and serves Envoy's Prometheus
 stats on 15090 (``/stats/prometheus``); on SIGTERM it drains the listeners
 before stopping Envoy, so in-flight requests finish. Envoy's own admin
 port stays on loopback, where only the pod reaches it.
@@ -37,7 +37,11 @@ STATS_PORT = 15090
 READY = {"/healthz/ready": "/ready"}
 # port -> {path served: Envoy admin path relayed}
 ROUTES = {
-    STATUS_PORT: {**READY, "/debug/bootstrap": "/config_dump?mask=bootstrap"},
+    STATUS_PORT: {
+        **READY,
+        "/debug/bootstrap": "/config_dump?mask=bootstrap",
+        "/debug/certs": "/certs",
+    },
     HEALTH_PORT: READY,
     STATS_PORT: {"/stats/prometheus": "/stats/prometheus"},
 }

@@ -37,13 +37,15 @@ from mesh_runtime.pilot.resources import (
     LISTENER,
     PUSH_ORDER,
     ROUTE,
+    SECRET,
     SHORT_NAMES,
     Snapshot,
 )
 
 log = logging.getLogger(__name__)
 
-DEPENDENT = {ENDPOINT: CLUSTER, ROUTE: LISTENER}  # answered again after their parent's push
+# answered again after their parent's push
+DEPENDENT = {ENDPOINT: CLUSTER, ROUTE: LISTENER, SECRET: LISTENER}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ MODES = ("STRICT", "PERMISSIVE", "DISABLE")
 
 def peer_mode(model: MeshModel, workload: Workload, port: int | None = None) -> str:
     mode = "PERMISSIVE"
-    for policy in _levels(model, workload):
+    for policy in applied_policies(model, workload):
         declared = (policy.get("spec", {}).get("mtls") or {}).get("mode", "UNSET")
         if declared in MODES:
             mode = declared
@@ -31,7 +31,7 @@ def peer_mode(model: MeshModel, workload: Workload, port: int | None = None) -> 
     return mode
 
 
-def _levels(model: MeshModel, workload: Workload) -> list[Obj]:
+def applied_policies(model: MeshModel, workload: Workload) -> list[Obj]:
     """The policies that apply, outermost first (the oldest one at each level, as Istio)."""
     mesh, namespace, selected = None, None, None
     for policy in model.rules("PeerAuthentication"):

@@ -19,7 +19,13 @@ from typing import Any
 from mesh_runtime.pilot.authn import peer_mode
 from mesh_runtime.pilot.authz import rbac_filters
 from mesh_runtime.pilot.jwt import jwt_filter
-from mesh_runtime.pilot.listeners import HCM_TYPE, INBOUND_PASSTHROUGH, INBOUND_PORT, http_filter
+from mesh_runtime.pilot.listeners import (
+    HCM_TYPE,
+    INBOUND_PASSTHROUGH,
+    INBOUND_PORT,
+    http_filter,
+    listener_filter,
+)
 from mesh_runtime.pilot.model import MeshModel, Workload
 from mesh_runtime.pilot.tls import ALPN, istio_mutual_server
 
@@ -40,18 +46,13 @@ def inbound_listener(model: MeshModel, workload: Workload, ip: str) -> Obj:
         "address": {"socket_address": {"address": "0.0.0.0", "port_value": INBOUND_PORT}},
         "traffic_direction": "INBOUND",
         "listener_filters": [
-            _listener_filter("envoy.filters.listener.original_dst", "original_dst.v3.OriginalDst"),
-            _listener_filter(
+            listener_filter("envoy.filters.listener.original_dst", "original_dst.v3.OriginalDst"),
+            listener_filter(
                 "envoy.filters.listener.tls_inspector", "tls_inspector.v3.TlsInspector"
             ),
         ],
         "filter_chains": chains,
     }
-
-
-def _listener_filter(name: str, config_type: str) -> Obj:
-    config_url = f"type.googleapis.com/envoy.extensions.filters.listener.{config_type}"
-    return {"name": name, "typed_config": {"@type": config_url}}
 
 
 def _chains(mode: str, port: int | None, http: bool, policies: list[Obj], jwt: Obj | None) -> (

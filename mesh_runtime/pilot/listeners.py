@@ -103,6 +103,11 @@ def http_filter(name: str, config_type: str) -> Obj:
     }
 
 
+def listener_filter(name: str, config_type: str) -> Obj:
+    config_url = f"type.googleapis.com/envoy.extensions.filters.listener.{config_type}"
+    return {"name": name, "typed_config": {"@type": config_url}}
+
+
 def _virtual_outbound() -> Obj:
     return {
         "name": "virtualOutbound",

@@ -11,6 +11,7 @@ Sidecar resource narrows the services one proxy sees (:meth:`MeshModel.for_proxy
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -94,6 +95,7 @@ class MeshModel:
     _endpoints: dict[tuple[str, str], Obj] = field(default_factory=dict)
     _pods: dict[tuple[str, str], Workload] = field(default_factory=dict)  # (ns, ip)
     _rules: dict[tuple[str, str, str], Obj] = field(default_factory=dict)  # (kind, ns, name)
+    _credentials: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
     # -- inputs -------------------------------------------------------------
 
@@ -134,6 +136,32 @@ class MeshModel:
     def delete_pod(self, obj: Obj) -> None:
         ip = obj.get("status", {}).get("podIP")
         self._pods.pop((obj["metadata"].get("namespace", "default"), ip or ""), None)
+
+    def set_secret(self, obj: Obj) -> None:
+        """Keep a Secret only if it holds a TLS credential (a gateway's ``credentialName``)."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", "default"), meta["name"])
+        data = {k: base64.b64decode(v).decode(errors="replace")
+                for k, v in (obj.get("data") or {}).items()}  # fmt: skip
+        if ("tls.crt" in data and "tls.key" in data) or ("cert" in data and "key" in data):
+            self._credentials[key] = data
+        else:
+            self._credentials.pop(key, None)
+
+    def delete_secret(self, namespace: str, name: str) -> None:
+        self._credentials.pop((namespace, name), None)
+
+    def credential(self, namespace: str, name: str) -> dict[str, str] | None:
+        """PEM ``cert``, ``key`` and, when present, ``cacert`` of a TLS Secret."""
+        data = self._credentials.get((namespace, name))
+        if data is None:
+            return None
+        found = {
+            "cert": data.get("tls.crt") or data["cert"],
+            "key": data.get("tls.key") or data["key"],
+        }
+        cacert = data.get("ca.crt") or data.get("cacert")
+        return found | ({"cacert": cacert} if cacert else {})
 
     def set_rule(self, obj: Obj) -> None:
         meta = obj["metadata"]
@@ -179,6 +207,8 @@ class MeshModel:
             self._endpoints.clear()
         elif kind == "Pod":
             self._pods.clear()
+        elif kind == "Secret":
+            self._credentials.clear()
         else:
             if kind == "ServiceEntry":
                 for namespace, name in list(self._entry_hosts):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mesh_runtime.pilot.ads import Proxy
 from mesh_runtime.pilot.clusters import build_clusters
 from mesh_runtime.pilot.endpoints import build_endpoints
-from mesh_runtime.pilot.gateways import gateway_listeners, gateway_routes
+from mesh_runtime.pilot.gateways import gateway_listeners, gateway_routes, gateway_secrets
 from mesh_runtime.pilot.inbound import inbound_listener
 from mesh_runtime.pilot.listeners import build_listeners, passthrough_clusters
 from mesh_runtime.pilot.model import MeshModel
@@ -14,6 +14,7 @@ from mesh_runtime.pilot.resources import (
     ENDPOINT,
     LISTENER,
     ROUTE,
+    SECRET,
     Snapshot,
     TypedResources,
 )
@@ -29,6 +30,7 @@ def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
     model = mesh.for_proxy(source.namespace, source.labels)
     clusters = build_clusters(model)
     routes = build_routes(model, source)
+    secrets: list[dict[str, object]] = []
     if proxy.kind == "sidecar":
         clusters += passthrough_clusters()
         listeners = build_listeners(model, source, capture=True)
@@ -37,6 +39,7 @@ def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
         listeners = gateway_listeners(model, source.labels)
         if listeners:
             routes += gateway_routes(model, source)
+            secrets = gateway_secrets(model, source)
         else:
             listeners = build_listeners(model, source, capture=False, address=proxy.ip)
     return {
@@ -44,4 +47,5 @@ def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
         ENDPOINT: TypedResources.build(ENDPOINT, build_endpoints(model)),
         LISTENER: TypedResources.build(LISTENER, listeners),
         ROUTE: TypedResources.build(ROUTE, routes),
+        SECRET: TypedResources.build(SECRET, secrets),
     }

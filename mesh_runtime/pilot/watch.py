@@ -59,6 +59,7 @@ KINDS = (
     Kind("Service", "", "v1", "services", "service"),
     Kind("Endpoints", "", "v1", "endpoints", "endpoints"),
     Kind("Pod", "", "v1", "pods", "pod"),
+    Kind("Secret", "", "v1", "secrets", "secret"),  # gateways' TLS credentials
     Kind("VirtualService", "networking.istio.io", "v1", "virtualservices", "virtualservice"),
     Kind("DestinationRule", "networking.istio.io", "v1", "destinationrules", "destinationrule"),
     Kind("Gateway", "networking.istio.io", "v1", "gateways", "gateway"),
@@ -95,6 +96,8 @@ def apply(model: MeshModel, kind: str, event: str, obj: Obj) -> None:
         model.delete_endpoints(namespace, name) if deleted else model.set_endpoints(obj)
     elif kind == "Pod":
         model.delete_pod(obj) if deleted else model.set_pod(obj)
+    elif kind == "Secret":
+        model.delete_secret(namespace, name) if deleted else model.set_secret(obj)
     elif deleted:
         model.delete_rule(kind, namespace, name)
     else:

@@ -8,15 +8,20 @@ namespaces: curl and openssl, as the learner would use them.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
 
+from tests.mesh.conftest import meshctl
 from tests.node.conftest import NodeCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
@@ -76,6 +81,18 @@ def test_mtls_migration_from_permissive_to_strict(mesh: NodeCluster) -> None:
     assert "URI:spiffe://cluster.local/ns/default/sa/default" in shown
     assert "Verify return code: 0 (ok)" in shown
     assert "Requested Signature Algorithms" in shown or "certificate required" in shown
+
+    # What meshctl says of it: the sidecar's calls are fine, the plain pod's conflict.
+    sleep = mesh.get("pods", "-l", "app=sleep")["items"][0]["metadata"]["name"]
+    row = meshctl(mesh, "tls-check", sleep, "reviews").splitlines()[1].split()
+    assert row == ["reviews.default.svc.cluster.local:80", "OK", "STRICT", "ISTIO_MUTUAL",
+                   "(auto)", "default/default", "-"]  # fmt: skip
+    row = meshctl(mesh, "tls-check", "plain", "reviews").splitlines()[1].split()
+    assert row[1:5] == ["CONFLICT", "STRICT", "DISABLE", "(no"]
+    secrets = {line.split()[0]: line.split() for line in
+               meshctl(mesh, "proxy-config", "secret", sleep).splitlines()[1:]}  # fmt: skip
+    assert secrets["default"][1] == "spiffe://cluster.local/ns/default/sa/default"
+    assert set(secrets) == {"default", "ROOTCA"}
 
 
 ALLOW_NOTHING = """
@@ -193,3 +210,98 @@ def test_jwt_tokens_are_checked_and_authorization_can_require_them(mesh: NodeClu
     mesh.wait_for("the group condition", lambda: status(mesh, "deploy/sleep", url, outsider)
                   == "403")  # fmt: skip
     assert status(mesh, "deploy/sleep", url, valid) == "200"
+
+
+@pytest.mark.timeout(600)  # five minutes of traffic, by design
+def test_certificates_rotate_under_load_without_a_failed_request(mesh: NodeCluster) -> None:
+    for deployment in ("sleep", "reviews-v1", "reviews-v2"):
+        mesh.kubectl("set", "env", f"deploy/{deployment}", "-c", "istio-proxy", "SECRET_TTL=2m")
+    for deployment in ("sleep", "reviews-v1", "reviews-v2"):
+        mesh.kubectl("rollout", "status", f"deploy/{deployment}", "--timeout=90s", timeout=120)
+    # Five minutes of calls; the server echoes the caller's certificate hash (XFCC).
+    script = (
+        "end=$(($(date +%s) + 300)); ok=0; bad=0; "
+        "while [ $(date +%s) -lt $end ]; do "
+        "if out=$(curl -sf --max-time 5 http://reviews/); then ok=$((ok+1)); "
+        "echo \"$out\" | grep -io 'hash=[0-9a-f]*' | head -1; else bad=$((bad+1)); fi; "
+        "sleep 0.2; done; echo ok=$ok bad=$bad"
+    )
+    out = mesh.kubectl("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", script,
+                       timeout=400).stdout.splitlines()  # fmt: skip
+    assert out[-1].startswith("ok=") and out[-1].endswith(" bad=0"), out[-1]
+    assert int(out[-1].split()[0].removeprefix("ok=")) > 500
+    certificates = {line.lower() for line in out[:-1]}
+    assert len(certificates) >= 2, certificates  # the client's certificate was renewed
+
+
+def self_signed(host: str) -> tuple[str, str]:
+    """(certificate, key) PEM for ``host``, as a learner would make with openssl."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+HTTPS_GATEWAY = """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    tls: {mode: SIMPLE, credentialName: shop-credential}
+    hosts: [shop.example.com]
+  - port: {number: 80, name: http, protocol: HTTP}
+    tls: {httpsRedirect: true}
+    hosts: [shop.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop}
+spec:
+  hosts: [shop.example.com]
+  gateways: [shop-gateway]
+  http:
+  - route: [{destination: {host: reviews.default.svc.cluster.local}}]
+"""
+
+
+def test_the_ingress_gateway_terminates_https_with_a_credential_secret(
+    mesh: NodeCluster, tmp_path: Path
+) -> None:
+    mesh.kubectl("rollout", "status", "-n", "istio-system", "deploy/istio-ingressgateway",
+                 "--timeout=60s", timeout=90)  # fmt: skip
+    cert, key = self_signed("shop.example.com")
+    (tmp_path / "tls.crt").write_text(cert)
+    (tmp_path / "tls.key").write_text(key)
+    mesh.kubectl("create", "-n", "istio-system", "secret", "tls", "shop-credential",
+                 f"--cert={tmp_path / 'tls.crt'}", f"--key={tmp_path / 'tls.key'}")  # fmt: skip
+    mesh.kubectl("apply", "-f", "-", stdin=HTTPS_GATEWAY)
+    mesh.kubectl("apply", "-f", "-", stdin=PLAIN)
+    mesh.running_pod("plain")
+    mesh.kubectl("exec", "-i", "plain", "--", "sh", "-c", "cat > /tmp/shop.pem", stdin=cert)
+    gateway = "istio-ingressgateway.istio-system.svc"
+
+    def fetch(*args: str) -> subprocess.CompletedProcess[str]:
+        return curl(mesh, "plain", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                    "--connect-to", f"shop.example.com:443:{gateway}:443",
+                    "--connect-to", f"shop.example.com:80:{gateway}:80", *args)  # fmt: skip
+
+    mesh.wait_for("HTTPS through the gateway", lambda: fetch(
+        "--cacert", "/tmp/shop.pem", "https://shop.example.com/").stdout.startswith("200"),
+        timeout=30)  # fmt: skip
+    redirected = fetch("http://shop.example.com/reviews").stdout.split()
+    assert redirected == ["301", "https://shop.example.com/reviews"]
+    untrusted = fetch("https://shop.example.com/")  # the test CA is not in the system store
+    assert untrusted.returncode == 60  # curl: peer certificate cannot be authenticated
