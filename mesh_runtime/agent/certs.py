@@ -40,6 +40,13 @@ class Credentials:
     not_after: dt.datetime
     serial: int
 
+    @classmethod
+    def of(cls, chain: str, key: ec.EllipticCurvePrivateKey, root: str) -> Credentials:
+        """From a PEM chain (leaf first), the key it certifies and the root."""
+        leaf = x509.load_pem_x509_certificate(chain.encode())
+        return cls(chain, _pem(key), root, leaf.not_valid_before_utc, leaf.not_valid_after_utc,
+                   leaf.serial_number)  # fmt: skip
+
     @property
     def renew_at(self) -> dt.datetime:
         """Half-way through its life, as Istio's grace ratio of 0.5."""
@@ -87,15 +94,7 @@ class CertificateSource:
                 response=reply,
             )
         answer = reply.json()
-        leaf = x509.load_pem_x509_certificate(answer["certChain"][0].encode())
-        return Credentials(
-            chain="".join(answer["certChain"]),
-            key=_pem(key),
-            root=answer["root"],
-            not_before=leaf.not_valid_before_utc,
-            not_after=leaf.not_valid_after_utc,
-            serial=leaf.serial_number,
-        )
+        return Credentials.of("".join(answer["certChain"]), key, answer["root"])
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> str:

@@ -107,9 +107,12 @@ def _secret(core: k8s.CoreV1Api, name: str) -> dict[str, bytes] | None:
     return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
 
 
-def serving_certificate(ca: CertificateAuthority, directory: Path) -> tuple[Path, Path]:
+def serving_certificate(
+    ca: CertificateAuthority, directory: Path, names: list[str] = SERVING_NAMES
+) -> tuple[Path, Path]:
+    """citadel's own TLS certificate (for its Service's names), signed by the mesh CA."""
     key = ec.generate_private_key(ec.SECP256R1())
-    chain = ca.issue(key.public_key(), SERVING_NAMES, dt.timedelta(days=365))
+    chain = ca.issue(key.public_key(), names, dt.timedelta(days=365))
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_text(chain + "".join(ca.chain_pem()))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
