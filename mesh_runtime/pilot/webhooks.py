@@ -16,19 +16,19 @@ import base64
 import datetime as dt
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mesh_runtime.citadel.ca import CertificateAuthority
 from mesh_runtime.inject import INJECT_ANNOTATION, inject_pod_spec
 from mesh_runtime.validation import GROUPS, describe, validate
 
@@ -50,42 +50,17 @@ class WebhookCertificate:
 
 
 def make_certificate(directory: Path) -> WebhookCertificate:
-    """A fresh CA and a certificate for the webhook's Service name, valid for a year."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "istiod webhook CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    """A fresh CA of its own and a certificate for the webhook's Service name, for a year.
+
+    The webhooks do not use the mesh CA: they must answer before citadel exists.
+    """
+    ca = CertificateAuthority.generate("istiod webhook CA")
     key = ec.generate_private_key(ec.SECP256R1())
     host = f"{SERVICE}.{NAMESPACE}.svc"
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(host), x509.DNSName(f"{host}.cluster.local")]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    cert = ca.issue(key.public_key(), [host, f"{host}.cluster.local"], dt.timedelta(days=365))
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / "webhook.crt", directory / "webhook.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_text(cert)
     key_path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -94,7 +69,7 @@ def make_certificate(directory: Path) -> WebhookCertificate:
         )
     )
     key_path.chmod(0o600)
-    return WebhookCertificate(ca.public_bytes(serialization.Encoding.PEM), cert_path, key_path)
+    return WebhookCertificate(ca.root_pem, cert_path, key_path)
 
 
 def configurations(ca_pem: bytes) -> list[Obj]:
@@ -152,58 +127,53 @@ def patch_for(pod: Obj, pilot: str) -> list[Obj]:
     ]  # fmt: skip
 
 
-def _review(body: Any) -> tuple[str, Obj]:
-    """The request's uid and object, or ``ValueError`` when the body is no AdmissionReview."""
-    try:
-        return str(body["request"]["uid"]), dict(body["request"]["object"])
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"not an AdmissionReview: missing {error}") from None
+Decision = Callable[[Obj, Obj], Obj]  # (the request, its object) -> the response's fields
+
+
+def _endpoint(decide: Decision) -> Callable[[Request], Awaitable[Response]]:
+    """An AdmissionReview endpoint: the review in, the same review with a response out."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            review = await request.json()
+            uid, obj = str(review["request"]["uid"]), dict(review["request"]["object"])
+        except (ValueError, KeyError, TypeError) as error:
+            return JSONResponse({"error": f"not an AdmissionReview: {error}"}, status_code=400)
+        response = {"uid": uid, **decide(review["request"], obj)}
+        return JSONResponse({**review, "response": response})
+
+    return endpoint
 
 
 def app(pilot: str) -> Starlette:
-    async def inject(request: Request) -> Response:
-        try:
-            review = await request.json()
-            uid, pod = _review(review)
-        except ValueError as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
+    def inject(request: Obj, pod: Obj) -> Obj:
         patch = patch_for(pod, pilot)
-        response: Obj = {"uid": uid, "allowed": True}
-        if patch:
-            response["patchType"] = "JSONPatch"
-            response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
-            log.info(
-                "injected",
-                extra={"namespace": review["request"].get("namespace"),
-                       "pod": pod["metadata"].get("name") or pod["metadata"].get("generateName")},
-            )  # fmt: skip
-        return JSONResponse({**review, "response": response})
+        if not patch:
+            return {"allowed": True}
+        log.info(
+            "injected",
+            extra={"namespace": request.get("namespace"),
+                   "pod": pod["metadata"].get("name") or pod["metadata"].get("generateName")},
+        )  # fmt: skip
+        encoded = base64.b64encode(json.dumps(patch).encode()).decode()
+        return {"allowed": True, "patchType": "JSONPatch", "patch": encoded}
 
-    async def check(request: Request) -> Response:
-        try:
-            review = await request.json()
-            uid, obj = _review(review)
-        except ValueError as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
+    def check(_: Obj, obj: Obj) -> Obj:
         messages = validate(obj)
-        response: Obj = {"uid": uid, "allowed": not messages}
-        if messages:
-            response["status"] = {
-                "code": 400,
-                "reason": "BadRequest",
-                "message": describe(messages),
-            }
-            meta = obj.get("metadata") or {}
-            log.info(
-                "refused invalid config",
-                extra={"kind": obj.get("kind"), "namespace": meta.get("namespace"),
-                       "rule": meta.get("name"), "errors": messages},
-            )  # fmt: skip
-        return JSONResponse({**review, "response": response})
+        if not messages:
+            return {"allowed": True}
+        meta = obj.get("metadata") or {}
+        log.info(
+            "refused invalid config",
+            extra={"kind": obj.get("kind"), "namespace": meta.get("namespace"),
+                   "rule": meta.get("name"), "errors": messages},
+        )  # fmt: skip
+        status = {"code": 400, "reason": "BadRequest", "message": describe(messages)}
+        return {"allowed": False, "status": status}
 
     return Starlette(
         routes=[
-            Route("/inject", inject, methods=["POST"]),
-            Route("/validate", check, methods=["POST"]),
+            Route("/inject", _endpoint(inject), methods=["POST"]),
+            Route("/validate", _endpoint(check), methods=["POST"]),
         ]
     )
