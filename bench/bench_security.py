@@ -117,7 +117,8 @@ def envoy_config(name: str, port: int, ip: str, cluster: str, target: tuple[str,
     }
     if client_tls:
         upstream["transport_socket"] = client_tls
-    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+    return {"node": {"id": name, "cluster": "bench"},  # SDS needs to know who asks
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
             "static_resources": {"listeners": [listener], "clusters": [upstream]}}  # fmt: skip
 
 
