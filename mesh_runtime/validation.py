@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from mesh_runtime.durations import parse_duration
+from labkit.durations import parse_duration
 from mesh_runtime.pilot.authz import condition_builder  # the `when` keys pilot translates
 
 Obj = dict[str, Any]

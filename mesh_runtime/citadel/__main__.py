@@ -27,11 +27,11 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
+from labkit.durations import parse_duration
 from labkit.logs import configure_logging
 from mesh_runtime import kube
 from mesh_runtime.citadel.ca import CertificateAuthority
 from mesh_runtime.citadel.server import Citadel
-from mesh_runtime.durations import parse_duration
 from mesh_runtime.identity import ROOT_CONFIGMAP, TOKEN_AUDIENCE
 
 log = logging.getLogger("mesh_runtime.citadel")

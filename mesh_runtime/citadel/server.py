@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from labkit.durations import parse_duration
 from mesh_runtime.citadel.ca import CertificateAuthority, SigningError
-from mesh_runtime.durations import parse_duration
 from mesh_runtime.identity import spiffe_id
 
 log = logging.getLogger("mesh_runtime.citadel")

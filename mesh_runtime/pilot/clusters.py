@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh_runtime.durations import envoy_duration
+from labkit.durations import envoy_duration
 from mesh_runtime.identity import spiffe_id
 from mesh_runtime.pilot import tls
 from mesh_runtime.pilot.model import MeshModel, Service, ServicePort

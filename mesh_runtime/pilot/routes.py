@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mesh_runtime.durations import envoy_duration, parse_duration
+from labkit.durations import envoy_duration, parse_duration
 from mesh_runtime.pilot.clusters import cluster_name
 from mesh_runtime.pilot.model import MeshModel, Service, fqdn
 

@@ -13,7 +13,7 @@ with a message listing what is available.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from labplatform.clusters.embedded.node.sandbox import SOURCE_INSIDE, VENV_INSIDE
 
@@ -27,6 +27,9 @@ class Image:
     command: tuple[str, ...] = ()
     description: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # tag -> environment that makes the program behave as that tag of the image
+    # (``labplatform/sa-logic:v2``); an image with tags accepts no others.
+    tags: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def image_id(self) -> str:
@@ -37,6 +40,32 @@ _PYTHON_ENV = {"PYTHONUNBUFFERED": "1"}
 # The project's images run its modules with the virtualenv's interpreter and packages.
 _PROJECT = (f"{VENV_INSIDE}/bin/python", "-m")
 _PROJECT_ENV = {**_PYTHON_ENV, "PYTHONPATH": str(SOURCE_INSIDE), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _sample(
+    repository: str, module: str, description: str, tags: dict[str, dict[str, str]] | None = None
+) -> Image:
+    return Image(repository, entrypoint=(*_PROJECT, f"samples.{module}"), description=description,
+                 env=_PROJECT_ENV, tags=tags or {})  # fmt: skip
+
+
+def _samples() -> tuple[Image, ...]:
+    """The Sentiment Analysis app and the lab utilities (samples/)."""
+    versions = {tag: {"SA_LOGIC_VERSION": tag} for tag in ("v1", "v2", "buggy")}
+    return (
+        _sample("labplatform/sa-frontend", "sentiment.frontend", "the sample app's web page"),
+        _sample("labplatform/sa-web-app", "sentiment.web_app", "the sample app's API"),
+        _sample("labplatform/sa-logic", "sentiment.logic",
+                "the sample app's sentiment model (tags v1, v2, buggy)", tags=versions),
+        _sample("labplatform/sa-feedback", "sentiment.feedback", "the sample app's feedback store"),
+        _sample("labplatform/httpbin", "utilities.httpbin", "an httpbin-compatible service"),
+        Image("labplatform/loadgen", entrypoint=(*_PROJECT, "samples.utilities.loadgen"),
+              command=("--help",), description="a load generator (like fortio, hey)",
+              env=_PROJECT_ENV),
+        Image("labplatform/sleep", command=("sleep", "infinity"),
+              description="a client to exec into: the host's shell, curl and openssl"),
+    )  # fmt: skip
+
 
 CATALOG: dict[str, Image] = {
     image.repository: image
@@ -71,6 +100,7 @@ CATALOG: dict[str, Image] = {
             description="the sidecar: Envoy and its agent (`capture` sets up the pod's rules)",
             env=_PROJECT_ENV,
         ),
+        *_samples(),
         Image(
             "labplatform/whoami",
             entrypoint=(*_PROJECT, "labplatform.clusters.embedded.node.whoami"),
@@ -97,6 +127,12 @@ def repository_of(reference: str) -> str:
     return name
 
 
+def tag_of(reference: str) -> str:
+    """``labplatform/sa-logic:v2`` -> ``v2`` ("" when untagged or pinned by digest)."""
+    last = reference.split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else ""
+
+
 def resolve(reference: str) -> Image:
     repository = repository_of(reference)
     image = CATALOG.get(repository)
@@ -106,4 +142,11 @@ def resolve(reference: str) -> Image:
             f'image "{reference}" is not in the embedded cluster\'s image catalog '
             f"(this cluster cannot pull images); available: {available}"
         )
-    return image
+    tag = tag_of(reference)
+    if not image.tags or tag in ("", "latest"):
+        return image
+    if tag not in image.tags:
+        raise ImageNotFoundError(
+            f'image "{reference}": {repository} has the tags {", ".join(image.tags)}'
+        )
+    return replace(image, env={**image.env, **image.tags[tag]})

@@ -1,0 +1,1 @@
+"""Sample applications the labs run: the Sentiment Analysis app and the lab utilities."""

@@ -1,0 +1,106 @@
+"""The Sentiment Analysis app in an embedded cluster with the mesh, used through a real browser.
+
+`kubectl apply -f samples/sentiment/kube/` with sidecar injection on, the
+gateway rules applied, and Chromium on the ingress gateway through
+`kubectl port-forward`, as a learner's browser tab reaches it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import browser, page  # noqa: F401 - the browser fixtures
+from tests.helpers import REPO, free_port, wait_for_http
+from tests.mesh.conftest import meshctl
+from tests.node.conftest import NodeCluster, new_cluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
+SAMPLE = REPO / "samples" / "sentiment"
+DEPLOYMENTS = ("sa-frontend-v1", "sa-web-app-v1", "sa-logic-v1", "sa-feedback-v1")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[tuple[NodeCluster, str]]:
+    for cluster in new_cluster(tmp_path / "data", tmp_path / "cache"):
+        meshctl(cluster, "install")
+        cluster.kubectl("label", "namespace", "default", "istio-injection=enabled")
+        cluster.kubectl("apply", "-f", str(SAMPLE / "kube"))
+        cluster.kubectl("apply", "-f", str(SAMPLE / "istio" / "gateway.yaml"))
+        for name in DEPLOYMENTS:
+            cluster.kubectl("rollout", "status", f"deploy/{name}", "--timeout=120s", timeout=150)
+        port = free_port()
+        forward = subprocess.Popen(
+            [*cluster.kubectl_argv(), "port-forward", "-n", "istio-system",
+             "svc/istio-ingressgateway", f"{port}:80"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=40)
+            yield cluster, f"http://127.0.0.1:{port}"
+        finally:
+            forward.terminate()
+            forward.wait(timeout=10)
+
+
+def test_the_app_works_in_a_browser_through_the_gateway(
+    app: tuple[NodeCluster, str],
+    page: Page,  # noqa: F811
+) -> None:
+    cluster, url = app
+    pods = [p for p in cluster.get("pods")["items"] if p["metadata"]["namespace"] == "default"]
+    assert len(pods) == 4
+    assert all([c["name"] for c in p["spec"]["containers"]][-1] == "istio-proxy" for p in pods)
+
+    page.goto(url)
+    page.fill("#sentence", "I really love how easy this lab makes the service mesh!")
+    page.click("#send")
+    expect(page.locator("#label")).to_have_text("Positive", timeout=15_000)
+    polarity = float(page.locator("#polarity").inner_text())
+    assert polarity > 0.5
+    expect(page.locator("#version")).to_have_text("v1")
+    page.click("button[data-correct=true]")
+    expect(page.locator("#thanks")).to_have_text("Thanks!")
+    expect(page.locator("#history")).to_contain_text("I really love how easy")
+
+    # The feedback container restarts; what it stored is still there (its volume stays).
+    cluster.kubectl("exec", "deploy/sa-feedback-v1", "-c", "sa-feedback", "--", "kill", "1",
+                    check=False)  # fmt: skip
+
+    def restarted() -> bool:
+        pod = cluster.live_pods("app=sa-feedback")[0]
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        mine = [s for s in statuses if s["name"] == "sa-feedback"]
+        return bool(mine) and mine[0].get("restartCount", 0) >= 1 and mine[0].get("ready")
+
+    cluster.wait_for("sa-feedback to restart", restarted, timeout=60)
+    page.reload()
+    expect(page.locator("#history")).to_contain_text("I really love how easy", timeout=15_000)
+
+    # Routing through the mesh: all analyses to v2 (the image's v2 tag) show in the page.
+    cluster.kubectl("apply", "-f", str(SAMPLE / "versions" / "sa-logic-v2.yaml"),
+                    "-f", str(SAMPLE / "istio" / "destination-rules.yaml"))  # fmt: skip
+    cluster.kubectl("rollout", "status", "deploy/sa-logic-v2", "--timeout=120s", timeout=150)
+    cluster.kubectl("apply", "-f", "-", stdin=ALL_TO_V2)
+
+    def answered_by_v2() -> bool:
+        page.click("#send")
+        page.wait_for_timeout(300)
+        return page.locator("#version").inner_text() == "v2"
+
+    cluster.wait_for("analyses from v2", answered_by_v2, timeout=30)
+
+
+ALL_TO_V2 = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: sa-logic}
+spec:
+  hosts: [sa-logic]
+  http: [{route: [{destination: {host: sa-logic, subset: v2}}]}]
+"""
