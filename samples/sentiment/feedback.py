@@ -83,7 +83,7 @@ def create_app(database: Path) -> Starlette:
 
 
 def main() -> None:
-    database = Path(os.environ.get("FEEDBACK_DB", "/data/feedback.db"))
+    database = Path(os.environ.get("FEEDBACK_DB", "/srv/feedback.db"))
     serve(create_app(database), "sa-feedback", 80)
 
 
