@@ -50,4 +50,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
     context.close()
-    assert errors == [], f"the page logged errors: {errors}"
+    marker = request.node.get_closest_marker("console_errors")
+    expected = marker.args if marker else ()
+    unexpected = [e for e in errors if not any(text in e for text in expected)]
+    assert unexpected == [], f"the page logged errors: {unexpected}"

@@ -48,6 +48,7 @@ def app(tmp_path: Path) -> Iterator[tuple[NodeCluster, str]]:
             forward.wait(timeout=10)
 
 
+@pytest.mark.console_errors("status of 502")  # the failure the test provokes at its end
 def test_the_app_works_in_a_browser_through_the_gateway(
     app: tuple[NodeCluster, str],
     page: Page,  # noqa: F811
@@ -96,6 +97,21 @@ def test_the_app_works_in_a_browser_through_the_gateway(
         return page.locator("#version").inner_text() == "v2"
 
     cluster.wait_for("analyses from v2", answered_by_v2, timeout=30)
+
+    # When sa-logic fails, the page says so honestly.
+    cluster.kubectl("apply", "-f", str(SAMPLE / "versions" / "sa-logic-buggy.yaml"))
+    cluster.kubectl("set", "env", "deploy/sa-logic-buggy", "SA_LOGIC_FAILURE_RATE=1")
+    cluster.kubectl("rollout", "status", "deploy/sa-logic-buggy", "--timeout=120s", timeout=150)
+    cluster.kubectl("apply", "-f", "-", stdin=ALL_TO_V2.replace("v2", "buggy"))
+
+    def error_shown() -> bool:
+        page.click("#send")
+        page.wait_for_timeout(300)
+        return page.locator("#error").is_visible()
+
+    cluster.wait_for("the failure shown", error_shown, timeout=30)
+    expect(page.locator("#error")).to_have_text("/sentiment answered 502: sa-logic answered 500")
+    expect(page.locator("#result")).to_be_hidden()
 
 
 ALL_TO_V2 = """
