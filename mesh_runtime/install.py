@@ -16,7 +16,7 @@ from kubernetes import client as k8s
 from mesh_runtime import kube
 
 READY_TIMEOUT = 90.0
-CONTROL_PLANE = ("istiod", "istio-citadel", "istio-ingressgateway")
+CONTROL_PLANE = ("istiod", "istio-citadel", "istio-mixer", "istio-ingressgateway")
 
 
 def manifests() -> list[dict[str, object]]:

@@ -94,6 +94,12 @@ CATALOG: dict[str, Image] = {
             env=_PROJECT_ENV,
         ),
         Image(
+            "labplatform/mixer",
+            entrypoint=(*_PROJECT, "mesh_runtime.mixer"),
+            description="the mesh's telemetry: Istio's metrics and the service graph",
+            env=_PROJECT_ENV,
+        ),
+        Image(
             "labplatform/proxy",
             entrypoint=(*_PROJECT, "mesh_runtime.agent"),
             command=("proxy",),

@@ -1,0 +1,77 @@
+"""mixer's two doors: the access log service proxies stream reports to, and its HTTP side.
+
+Reports arrive over gRPC (Envoy's ``AccessLogService``, 9091): a stream per
+proxy whose first message names the proxy. Each record becomes a report,
+counted in the metrics and the service graph. The HTTP side (42422) serves
+``/metrics`` in Prometheus's format, ``/graph`` as JSON and ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from mesh_runtime.mixer.graph import ServiceGraph
+from mesh_runtime.mixer.metrics import Metrics
+from mesh_runtime.mixer.reports import Inventory, Report, Reporter, http_report, tcp_report
+
+log = logging.getLogger("mesh_runtime.mixer")
+
+
+class Mixer(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
+    def __init__(self, inventory: Inventory, window: float = 60.0) -> None:
+        self.inventory = inventory
+        self.metrics = Metrics()
+        self.graph = ServiceGraph(window)
+
+    def ingest(self, report: Report) -> None:
+        self.metrics.record(report)
+        self.graph.record(report)
+
+    async def StreamAccessLogs(  # noqa: N802 - the gRPC method's name
+        self,
+        request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> als_pb2.StreamAccessLogsResponse:
+        reporter: Reporter | None = None
+        async for message in request_iterator:
+            if message.HasField("identifier"):
+                reporter = Reporter.from_node_id(message.identifier.node.id)
+            if reporter is None:
+                continue  # Envoy always names itself first; nothing to attribute until then
+            for entry in message.http_logs.log_entry:
+                self.ingest(http_report(reporter, entry, self.inventory))
+            for entry in message.tcp_logs.log_entry:
+                self.ingest(tcp_report(reporter, entry, self.inventory))
+        return als_pb2.StreamAccessLogsResponse()
+
+    def http_app(self) -> Starlette:
+        async def metrics(_: Request) -> Response:
+            return Response(self.metrics.exposition(),
+                            media_type="text/plain; version=0.0.4; charset=utf-8")  # fmt: skip
+
+        async def graph(_: Request) -> Response:
+            return JSONResponse(self.graph.snapshot())
+
+        async def healthz(_: Request) -> Response:
+            return PlainTextResponse("ok")
+
+        return Starlette(routes=[Route("/metrics", metrics), Route("/graph", graph),
+                                 Route("/healthz", healthz)])  # fmt: skip
+
+
+async def serve_grpc(mixer: Mixer, address: str) -> grpc.aio.Server:
+    server = grpc.aio.server()
+    als_pb2_grpc.add_AccessLogServiceServicer_to_server(mixer, server)
+    server.add_insecure_port(address)
+    await server.start()
+    log.info("reports accepted", extra={"address": address})
+    return server

@@ -1,0 +1,65 @@
+"""Telemetry in an embedded cluster: every proxy reports to mixer, which counts as Istio does.
+
+Real sidecars stream their access logs to the real mixer over gRPC; the test
+reads mixer's Prometheus metrics and service graph through the API
+server's service proxy, as `kubectl get --raw` would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.mesh.conftest import cluster_versions
+from tests.node.conftest import NodeCluster
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
+MIXER = "/api/v1/namespaces/istio-system/services/istio-mixer:42422/proxy"
+REVIEWS = "reviews.default.svc.cluster.local"
+
+
+def requests_to_reviews(cluster: NodeCluster, metric: str = "istio_requests_total") -> Counter[
+    tuple[str, ...]
+]:  # fmt: skip
+    """Requests to reviews by (reporter, source, destination version, code, security)."""
+    text = cluster.kubectl("get", "--raw", f"{MIXER}/metrics").stdout
+    counts: Counter[tuple[str, ...]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name != metric or labels.get("destination_service") != REVIEWS:
+                continue
+            key = (labels["reporter"], labels["source_workload"], labels["destination_version"],
+                   labels["response_code"], labels["connection_security_policy"])  # fmt: skip
+            counts[key] += int(sample.value)
+    return counts
+
+
+def test_every_request_is_counted_once_per_reporter_with_istios_labels(mesh: NodeCluster) -> None:
+    before = requests_to_reviews(mesh)
+    answered = Counter(cluster_versions(mesh, 20))
+    assert sum(answered.values()) == 20 and set(answered) <= {"v1", "v2"}
+
+    def counted() -> Counter[tuple[str, ...]]:
+        return requests_to_reviews(mesh) - before
+
+    mesh.wait_for("all reports in", lambda: sum(counted().values()) >= 40, timeout=30)
+    seen = counted()
+    for version, count in answered.items():
+        assert seen[("source", "sleep", version, "200", "unknown")] == count
+        assert seen[("destination", "sleep", version, "200", "mutual_tls")] == count
+    assert sum(seen.values()) == 40  # exactly N per reporter, nothing else
+    durations = requests_to_reviews(mesh, "istio_request_duration_milliseconds_count")
+    assert sum((durations - requests_to_reviews(mesh, "never")).values()) >= 40
+
+    graph = json.loads(mesh.kubectl("get", "--raw", f"{MIXER}/graph").stdout)
+    edges = {(e["source"], e["target"]): e for e in graph["edges"]}
+    for version in answered:
+        edge = edges[("default/sleep", f"default/reviews-{version}")]
+        assert edge["service"] == REVIEWS and edge["mtls"] and edge["error_rate"] == 0
+        assert edge["requests"] == answered[version]
+    assert {"default/sleep", "default/reviews-v1"} <= {n["id"] for n in graph["nodes"]}
