@@ -63,3 +63,20 @@ def test_every_request_is_counted_once_per_reporter_with_istios_labels(mesh: Nod
         assert edge["service"] == REVIEWS and edge["mtls"] and edge["error_rate"] == 0
         assert edge["requests"] == answered[version]
     assert {"default/sleep", "default/reviews-v1"} <= {n["id"] for n in graph["nodes"]}
+
+
+def test_traffic_flows_while_mixer_is_away_and_reports_resume(mesh: NodeCluster) -> None:
+    mesh.kubectl("scale", "-n", "istio-system", "deploy/istio-mixer", "--replicas=0")
+    mesh.wait_for("mixer gone", lambda: not mesh.get("pods", "-n", "istio-system", "-l",
+                                                      "app=istio-mixer")["items"])  # fmt: skip
+    assert len(cluster_versions(mesh, 10)) == 10  # telemetry fails open
+    mesh.kubectl("scale", "-n", "istio-system", "deploy/istio-mixer", "--replicas=1")
+    mesh.kubectl("rollout", "status", "-n", "istio-system", "deploy/istio-mixer",
+                 "--timeout=60s", timeout=90)  # fmt: skip
+    before = requests_to_reviews(mesh)
+    assert len(cluster_versions(mesh, 5)) == 5
+
+    def reported() -> int:
+        return sum((requests_to_reviews(mesh) - before).values())
+
+    mesh.wait_for("reports from the reconnected proxies", lambda: reported() == 10, timeout=30)
