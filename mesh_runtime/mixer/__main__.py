@@ -20,6 +20,7 @@ from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
 
 from labkit.logs import configure_logging
+from labkit.serving import SecondaryServer
 from mesh_runtime import kube
 from mesh_runtime.mixer.reports import Inventory
 from mesh_runtime.mixer.server import Mixer, serve_grpc
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--grpc-address", default="0.0.0.0:9091")
     parser.add_argument("--http-host", default="0.0.0.0")
     parser.add_argument("--http-port", type=int, default=42422)
+    parser.add_argument("--zipkin-port", type=int, default=9411, help="the Zipkin v2 API")
     parser.add_argument("--graph-window", type=float, default=60.0, help="seconds of history")
     parser.add_argument("--log-format", choices=("json", "kv"), default="json")
     args = parser.parse_args()
@@ -43,18 +45,24 @@ def main() -> None:
     threading.Thread(target=watch_pods, args=(api, inventory, stop), daemon=True).start()
     mixer = Mixer(inventory, args.graph_window)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(mixer, args.grpc_address, args.http_host, args.http_port))
+        asyncio.run(run(mixer, args.grpc_address, args.http_host, args.http_port,
+                        args.zipkin_port))  # fmt: skip
     stop.set()
     api.close()
 
 
-async def run(mixer: Mixer, grpc_address: str, host: str, port: int) -> None:
+async def run(mixer: Mixer, grpc_address: str, host: str, port: int, zipkin_port: int) -> None:
     grpc_server = await serve_grpc(mixer, grpc_address)
     http = uvicorn.Server(uvicorn.Config(mixer.http_app(), host=host, port=port,
                                          log_config=None, access_log=False))  # fmt: skip
+    zipkin = SecondaryServer(uvicorn.Config(mixer.traces.app(), host=host, port=zipkin_port,
+                                       log_config=None, access_log=False))  # fmt: skip
+    spans = asyncio.create_task(zipkin.serve())
     try:
         await http.serve()
     finally:
+        zipkin.should_exit = True
+        await spans
         await grpc_server.stop(grace=1)
 
 

@@ -3,7 +3,8 @@
 Reports arrive over gRPC (Envoy's ``AccessLogService``, 9091): a stream per
 proxy whose first message names the proxy. Each record becomes a report,
 counted in the metrics and the service graph. The HTTP side (42422) serves
-``/metrics`` in Prometheus's format, ``/graph`` as JSON and ``/healthz``.
+``/metrics`` in Prometheus's format, ``/graph`` as JSON and ``/healthz``;
+spans have their own port (9411), :mod:`mesh_runtime.mixer.traces`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from mesh_runtime.mixer.graph import ServiceGraph
 from mesh_runtime.mixer.metrics import Metrics
 from mesh_runtime.mixer.reports import Inventory, Report, Reporter, http_report, tcp_report
+from mesh_runtime.mixer.traces import TraceStore
 
 log = logging.getLogger("mesh_runtime.mixer")
 
@@ -31,6 +33,7 @@ class Mixer(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
         self.inventory = inventory
         self.metrics = Metrics()
         self.graph = ServiceGraph(window)
+        self.traces = TraceStore(inventory)
 
     def ingest(self, report: Report) -> None:
         self.metrics.record(report)

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +26,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from labkit.logs import configure_logging
+from labkit.serving import SecondaryServer
 from mesh_runtime import kube
 from mesh_runtime.pilot import ads, webhooks
 from mesh_runtime.pilot.model import MeshModel
@@ -104,21 +104,13 @@ async def run(
         api_client.close()
 
 
-class _SecondaryServer(uvicorn.Server):
-    """A server that leaves the process's signals to the main one."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def _start_webhooks(
     api_client: k8s.ApiClient, port: int, pilot_address: str
 ) -> uvicorn.Server | None:
     if not port:
         return None
     certificate = webhooks.make_certificate(Path(tempfile.mkdtemp(prefix="istiod-webhook-")))
-    server = _SecondaryServer(
+    server = SecondaryServer(
         uvicorn.Config(
             webhooks.app(pilot_address),
             host="0.0.0.0",

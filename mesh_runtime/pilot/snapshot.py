@@ -19,7 +19,7 @@ from mesh_runtime.pilot.resources import (
     TypedResources,
 )
 from mesh_runtime.pilot.routes import Source, build_routes
-from mesh_runtime.pilot.telemetry import mixer_cluster, mixer_present, report_to_mixer
+from mesh_runtime.pilot.telemetry import mixer_clusters, mixer_present, report_to_mixer
 
 
 def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
@@ -44,7 +44,7 @@ def build_snapshot(mesh: MeshModel, proxy: Proxy) -> Snapshot:
         else:
             listeners = build_listeners(model, source, capture=False, address=proxy.ip)
     if mixer_present(mesh):
-        clusters.append(mixer_cluster())
+        clusters += mixer_clusters()
         report_to_mixer(listeners)
     return {
         CLUSTER: TypedResources.build(CLUSTER, clusters),

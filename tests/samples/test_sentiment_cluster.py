@@ -7,10 +7,12 @@ gateway rules applied, and Chromium on the ingress gateway through
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -122,3 +124,34 @@ spec:
   hosts: [sa-logic]
   http: [{route: [{destination: {host: sa-logic, subset: v2}}]}]
 """
+
+
+TRACES = "/api/v1/namespaces/istio-system/services/istio-mixer:9411/proxy/api/v2"
+
+
+def test_one_request_is_one_trace_with_a_span_from_every_proxy(
+    app: tuple[NodeCluster, str],
+) -> None:
+    cluster, url = app
+    reply = httpx.post(f"{url}/sentiment", json={"sentence": "Tracing is illuminating."},
+                       timeout=30)  # fmt: skip
+    assert reply.status_code == 200
+
+    def the_trace() -> list[dict[str, object]] | None:
+        query = f"{TRACES}/traces?serviceName=sa-logic-v1&limit=50"
+        found = json.loads(cluster.kubectl("get", "--raw", query).stdout)
+        complete = [t for t in found if len(t) >= 4]
+        return complete[0] if complete else None
+
+    cluster.wait_for("the spans of all four proxies", lambda: the_trace() is not None, timeout=40)
+    spans = the_trace() or []
+    assert len({span["traceId"] for span in spans}) == 1
+    services = {span["localEndpoint"]["serviceName"] for span in spans}
+    assert {"istio-ingressgateway", "sa-web-app-v1", "sa-logic-v1"} <= services
+    ids = {span["id"] for span in spans}
+    roots = [span for span in spans if "parentId" not in span]
+    assert len(roots) == 1 and roots[0]["localEndpoint"]["serviceName"] == "istio-ingressgateway"
+    assert all(span["parentId"] in ids for span in spans if "parentId" in span)
+    by_id = json.loads(cluster.kubectl("get", "--raw",
+                                       f"{TRACES}/trace/{spans[0]['traceId']}").stdout)  # fmt: skip
+    assert {span["id"] for span in by_id} == ids  # retrievable by its id
