@@ -314,6 +314,53 @@ def _table(headers: list[str], rows: list[list[str]]) -> None:
                    .rstrip())  # fmt: skip
 
 
+MIXER = "/api/v1/namespaces/istio-system/services/istio-mixer"
+DASHBOARDS = {
+    "metrics": (42422, "/metrics", "Istio's metrics in Prometheus's format (scrape it)"),
+    "graph": (42422, "/graph", "the live service graph, as JSON"),
+    "traces": (9411, "/api/v2/traces", "Zipkin's v2 API (point a Zipkin or Jaeger UI at it)"),
+}
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(sorted(DASHBOARDS)))
+def dashboard(kind: str) -> None:
+    """Where to look at the mesh's metrics, service graph or traces."""
+    port, path, what = DASHBOARDS[kind]
+    click.echo(f"{kind}: {what}")
+    click.echo(f"  kubectl port-forward -n istio-system svc/istio-mixer {port}:{port}")
+    click.echo(f"  then http://127.0.0.1:{port}{path}")
+    click.echo(f"  or at once: kubectl get --raw {MIXER}:{port}/proxy{path}")
+
+
+@main.command()
+@click.option("-n", "--namespace", default="", help="only this namespace's workloads")
+@kubeconfig_option
+def top(namespace: str, kubeconfig: str | None) -> None:
+    """Each workload's request rate, success rate and latency over the last minute."""
+    from kubernetes.client.exceptions import ApiException
+
+    from mesh_runtime import kube
+
+    with kube.api_client(kubeconfig) as client:
+        try:
+            graph = kube.get_raw(client, f"{MIXER}:42422/proxy/graph")
+        except ApiException as exc:
+            raise click.ClickException(
+                f"mixer did not answer ({exc.status} {exc.reason}): is the mesh installed?"
+            ) from None
+    rows = [
+        [w["workload"], f"{100 * w['success_rate']:.2f}%", f"{w['rps']:.2f}",
+         f"{w['p50_ms']:.1f}ms", f"{w['p99_ms']:.1f}ms", f"{100 * w['mtls_share']:.0f}%"]
+        for w in graph.get("workloads") or []
+        if not namespace or w["workload"].startswith(f"{namespace}/")
+    ]  # fmt: skip
+    if not rows:
+        click.echo(f"no traffic in the last {graph.get('window_seconds', 60):g} s")
+        return
+    _table(["WORKLOAD", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P99", "MTLS"], rows)
+
+
 def _print_secrets(certs: Any, output: str) -> None:
     """The proxy's certificate and root, as ``istioctl proxy-config secret`` lists them."""
     import json

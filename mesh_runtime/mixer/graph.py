@@ -72,4 +72,23 @@ class ServiceGraph:
                 })  # fmt: skip
             nodes = [self._nodes[n] for n in sorted({e["source"] for e in edges}
                                                     | {e["target"] for e in edges})]  # fmt: skip
-        return {"window_seconds": self.window, "nodes": nodes, "edges": edges}
+            by_target: dict[str, list[tuple[float, bool, float, str]]] = {}
+            for (_, target, _), edge in self._edges.items():
+                by_target.setdefault(target, []).extend(edge.samples)
+        workloads = [{"workload": target, **self._stats(samples)}
+                     for target, samples in sorted(by_target.items())]  # fmt: skip
+        return {"window_seconds": self.window, "nodes": nodes, "edges": edges,
+                "workloads": workloads}  # fmt: skip
+
+    def _stats(self, samples: list[tuple[float, bool, float, str]]) -> Obj:
+        """What ``meshctl top`` shows of a workload: rate, success, latency, mTLS share."""
+        latencies = sorted(sample[2] for sample in samples)
+        count = len(samples)
+        return {
+            "requests": count,
+            "rps": round(count / self.window, 3),
+            "success_rate": round(1 - sum(s[1] for s in samples) / count, 3),
+            "p50_ms": round(latencies[count // 2], 2),
+            "p99_ms": round(latencies[min(count - 1, int(0.99 * count))], 2),
+            "mtls_share": round(sum(s[3] == "mutual_tls" for s in samples) / count, 3),
+        }

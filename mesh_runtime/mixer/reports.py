@@ -175,13 +175,14 @@ def _sides(reporter: Reporter, common: Any, inventory: Inventory, authority: str
     """(reporter label, source, destination, service host, security) of one record."""
     me = inventory.pod(reporter.namespace, reporter.pod)
     cluster = common.upstream_cluster
+    host = authority.rsplit(":", 1)[0] if authority else ""
+    named = fqdn(host, me.namespace) if host and not host[0].isdigit() else UNKNOWN
     if cluster == INBOUND_PASSTHROUGH or cluster.startswith("inbound|"):
         source = inventory.at(_ip(common.downstream_remote_address))
-        host = authority.rsplit(":", 1)[0] if authority else ""
-        service = fqdn(host, me.namespace) if host and not host[0].isdigit() else UNKNOWN
-        return "destination", source, me, service, _security(common)
+        return "destination", source, me, named, _security(common)
     parts = cluster.split("|")
-    service = parts[3] if len(parts) == 4 else UNKNOWN
+    # No cluster when no host could be picked (no healthy upstream): the Host header says.
+    service = parts[3] if len(parts) == 4 else named
     destination = inventory.at(_ip(common.upstream_remote_address))
     return "source", me, destination, service, UNKNOWN
 

@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.mesh.conftest import cluster_versions
+from tests.mesh.conftest import cluster_versions, meshctl
 from tests.node.conftest import NodeCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
@@ -63,6 +63,21 @@ def test_every_request_is_counted_once_per_reporter_with_istios_labels(mesh: Nod
         assert edge["service"] == REVIEWS and edge["mtls"] and edge["error_rate"] == 0
         assert edge["requests"] == answered[version]
     assert {"default/sleep", "default/reviews-v1"} <= {n["id"] for n in graph["nodes"]}
+    top = {line.split()[0]: line.split() for line in meshctl(mesh, "top").splitlines()[1:]}
+    assert top["default/reviews-v1"][1:2] == ["100.00%"] and top["default/reviews-v1"][5] == "100%"
+
+    # With its workloads stopped, the calls to reviews fail, and the graph shows it.
+    for version in ("v1", "v2"):
+        mesh.kubectl("scale", f"deploy/reviews-{version}", "--replicas=0")
+    mesh.wait_for("reviews down", lambda: not mesh.live_pods("app=reviews"))
+    cluster_versions(mesh, 5)
+
+    def failing_edge() -> bool:
+        edges = json.loads(mesh.kubectl("get", "--raw", f"{MIXER}/graph").stdout)["edges"]
+        return any(e["source"] == "default/sleep" and e["service"] == REVIEWS
+                   and e["error_rate"] == 1 for e in edges)  # fmt: skip
+
+    mesh.wait_for("the failing edge", failing_edge, timeout=30)
 
 
 def test_traffic_flows_while_mixer_is_away_and_reports_resume(mesh: NodeCluster) -> None:
