@@ -1,8 +1,8 @@
 """Run mixer: ``python -m mesh_runtime.mixer`` (the ``labplatform/mixer`` image).
 
-It keeps the cluster's pods in view (list, then watch) to name the
-workloads behind addresses, takes reports on 9091 and serves metrics and the
-service graph on 42422.
+It keeps the cluster's pods (to name the workloads behind addresses) and
+PolicyRules in view (list, then watch), takes reports and policy checks on
+9091, spans on 9411, and serves metrics and the service graph on 42422.
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from kubernetes import client as k8s
@@ -22,10 +25,12 @@ from kubernetes import watch as k8s_watch
 from labkit.logs import configure_logging
 from labkit.serving import SecondaryServer
 from mesh_runtime import kube
+from mesh_runtime.mixer.policy import GROUP, PLURAL, VERSION
 from mesh_runtime.mixer.reports import Inventory
 from mesh_runtime.mixer.server import Mixer, serve_grpc
 
 log = logging.getLogger("mesh_runtime.mixer")
+Obj = dict[str, Any]
 
 
 def main() -> None:
@@ -42,8 +47,15 @@ def main() -> None:
     inventory = Inventory()
     api = kube.api_client(args.kubeconfig)
     stop = threading.Event()
-    threading.Thread(target=watch_pods, args=(api, inventory, stop), daemon=True).start()
     mixer = Mixer(inventory, args.graph_window)
+    core, custom = k8s.CoreV1Api(api), k8s.CustomObjectsApi(api)
+    watches = (
+        (core.list_pod_for_all_namespaces, inventory.set_pod, inventory.delete_pod),
+        (functools.partial(custom.list_cluster_custom_object, GROUP, VERSION, PLURAL),
+         mixer.policy.set_rule, mixer.policy.delete_rule),
+    )  # fmt: skip
+    for lister, on_set, on_delete in watches:
+        threading.Thread(target=watch, args=(lister, on_set, on_delete, stop), daemon=True).start()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(mixer, args.grpc_address, args.http_host, args.http_port,
                         args.zipkin_port))  # fmt: skip
@@ -66,23 +78,20 @@ async def run(mixer: Mixer, grpc_address: str, host: str, port: int, zipkin_port
         await grpc_server.stop(grace=1)
 
 
-def watch_pods(api: k8s.ApiClient, inventory: Inventory, stop: threading.Event) -> None:
-    core = k8s.CoreV1Api(api)
+def watch(lister: Callable[..., Any], on_set: Callable[[Obj], None],
+          on_delete: Callable[[Obj], None], stop: threading.Event) -> None:  # fmt: skip
+    """List, then watch, a kind of object, handing each to ``on_set`` or ``on_delete``."""
     while not stop.is_set():
         try:
-            listing = core.list_pod_for_all_namespaces(_preload_content=False)
-            body = json.loads(listing.data)
-            for pod in body.get("items") or []:
-                inventory.set_pod(pod)
+            body = json.loads(lister(_preload_content=False).data)
+            for obj in body.get("items") or []:
+                on_set(obj)
             version = body["metadata"]["resourceVersion"]
-            stream = k8s_watch.Watch().stream(
-                core.list_pod_for_all_namespaces, resource_version=version, timeout_seconds=300
-            )
-            for event in stream:
-                pod = event["raw_object"]
-                (inventory.delete_pod if event["type"] == "DELETED" else inventory.set_pod)(pod)
+            for event in k8s_watch.Watch().stream(lister, resource_version=version,
+                                                  timeout_seconds=300):  # fmt: skip
+                (on_delete if event["type"] == "DELETED" else on_set)(event["raw_object"])
         except Exception as error:  # any failure (API away, watch expired): list again shortly
-            log.warning("watching pods failed; retrying", extra={"error": str(error)})
+            log.warning("watch failed; listing again", extra={"error": str(error)})
             time.sleep(1.0)
 
 

@@ -13,7 +13,7 @@ came over TLS with a peer certificate.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.data.accesslog.v3 import accesslog_pb2
@@ -42,6 +42,7 @@ class Workload:
     version: str
     principal: str  # spiffe://... of its service account
     sidecar: bool
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def of_pod(cls, pod: Obj) -> Workload:
@@ -57,7 +58,7 @@ class Workload:
         account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
         return cls(name, namespace, labels.get("app", UNKNOWN), labels.get("version", UNKNOWN),
                    f"spiffe://cluster.local/ns/{namespace}/sa/{account}",
-                   labels.get("security.istio.io/tlsMode") == "istio")  # fmt: skip
+                   labels.get("security.istio.io/tlsMode") == "istio", dict(labels))  # fmt: skip
 
 
 NOBODY = Workload(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, False)

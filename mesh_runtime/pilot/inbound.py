@@ -6,8 +6,8 @@ PeerAuthentication mode decides the filter chains: STRICT has only a mutual
 TLS chain (plaintext finds no chain and is reset), DISABLE only a plaintext
 one, PERMISSIVE both (mTLS when the client offered ALPN ``istio``). A port
 of a service speaking HTTP gets an HTTP connection manager, which tells the
-app who called (``x-forwarded-client-cert``) and runs RequestAuthentication
-and AuthorizationPolicy; any other port is proxied as TCP, with
+app who called (``x-forwarded-client-cert``) and runs RequestAuthentication,
+mixer's policy check (:mod:`mesh_runtime.pilot.policy`) and AuthorizationPolicy; any other port is proxied as TCP, with
 AuthorizationPolicy's TCP rules. Ports no service names use the
 workload-wide mode.
 """
@@ -27,6 +27,7 @@ from mesh_runtime.pilot.listeners import (
     listener_filter,
 )
 from mesh_runtime.pilot.model import MeshModel, Workload
+from mesh_runtime.pilot.policy import policy_filter
 from mesh_runtime.pilot.tls import ALPN, istio_mutual_server
 
 Obj = dict[str, Any]
@@ -35,12 +36,13 @@ TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.T
 
 def inbound_listener(model: MeshModel, workload: Workload, ip: str) -> Obj:
     policies = model.policies("AuthorizationPolicy", workload)
-    jwt = jwt_filter(model, workload)
+    # checked in order: the end-user's token, mixer's policy, then AuthorizationPolicy
+    checks = [f for f in (jwt_filter(model, workload), policy_filter(model, workload)) if f]
     chains: list[Obj] = []
     for port, protocol in sorted(model.inbound_ports(workload, ip).items()):
         mode = peer_mode(model, workload, port)
-        chains += _chains(mode, port, protocol == "HTTP", policies, jwt)
-    chains += _chains(peer_mode(model, workload), None, False, policies, None)
+        chains += _chains(mode, port, protocol == "HTTP", policies, checks)
+    chains += _chains(peer_mode(model, workload), None, False, policies, [])
     return {
         "name": "virtualInbound",
         "address": {"socket_address": {"address": "0.0.0.0", "port_value": INBOUND_PORT}},
@@ -55,7 +57,7 @@ def inbound_listener(model: MeshModel, workload: Workload, ip: str) -> Obj:
     }
 
 
-def _chains(mode: str, port: int | None, http: bool, policies: list[Obj], jwt: Obj | None) -> (
+def _chains(mode: str, port: int | None, http: bool, policies: list[Obj], checks: list[Obj]) -> (
     list[Obj]
 ):  # fmt: skip
     where: Obj = {"destination_port": port} if port is not None else {}
@@ -69,18 +71,18 @@ def _chains(mode: str, port: int | None, http: bool, policies: list[Obj], jwt: O
             "name": f"inbound|{label}|mtls",
             "filter_chain_match": match,
             "transport_socket": istio_mutual_server(),
-            "filters": _filters(port, http, policies, jwt, mtls=True),
+            "filters": _filters(port, http, policies, checks, mtls=True),
         })  # fmt: skip
     if mode in ("PERMISSIVE", "DISABLE"):
         chains.append({
             "name": f"inbound|{label}|plaintext",
             "filter_chain_match": where,
-            "filters": _filters(port, http, policies, jwt, mtls=False),
+            "filters": _filters(port, http, policies, checks, mtls=False),
         })  # fmt: skip
     return chains
 
 
-def _filters(port: int | None, http: bool, policies: list[Obj], jwt: Obj | None, mtls: bool) -> (
+def _filters(port: int | None, http: bool, policies: list[Obj], checks: list[Obj], mtls: bool) -> (
     list[Obj]
 ):  # fmt: skip
     if not http:
@@ -88,7 +90,7 @@ def _filters(port: int | None, http: bool, policies: list[Obj], jwt: Obj | None,
                  "cluster": INBOUND_PASSTHROUGH}  # fmt: skip
         return [*rbac_filters(policies, http=False),
                 {"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy}]  # fmt: skip
-    filters = ([jwt] if jwt else []) + rbac_filters(policies, http=True)
+    filters = [*checks, *rbac_filters(policies, http=True)]
     filters.append(http_filter("envoy.filters.http.router", "router.v3.Router"))
     manager: Obj = {
         "@type": HCM_TYPE,

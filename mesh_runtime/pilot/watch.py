@@ -42,6 +42,7 @@ class Kind:
     version: str
     plural: str
     singular: str
+    optional: bool = False  # a kind the mesh's own manifest adds (its CRD may be absent)
 
     def lister(self, api_client: k8s.ApiClient) -> Callable[..., Any]:
         """The client's list-across-namespaces call for this kind (which also watches)."""
@@ -82,6 +83,7 @@ KINDS = (
         "authorizationpolicies",
         "authorizationpolicy",
     ),
+    Kind("PolicyRule", "mixer.labplatform.io", "v1", "policyrules", "policyrule", optional=True),
 )
 
 
@@ -143,6 +145,8 @@ class Watcher:
                 if error.status == 410:
                     version = ""  # too old: list afresh
                     continue
+                if error.status == 404 and kind.optional:
+                    self._mark_listed(kind)  # not installed: none of it, until it is
                 log.warning("watch failed", extra={"kind": kind.name, "error": str(error)})
                 time.sleep(RETRY_SECONDS)
             except Exception as error:  # the API server restarting, a dropped connection
@@ -154,10 +158,13 @@ class Watcher:
         body = json.loads(response.data)
         items = [{**item, "kind": kind.name} for item in body.get("items") or []]
         self._on_loop(lambda: self._replace(kind, items))
+        self._mark_listed(kind)
+        return str(body["metadata"]["resourceVersion"])
+
+    def _mark_listed(self, kind: Kind) -> None:
         self._listed.add(kind.name)
         if len(self._listed) == len(KINDS):
             self.synced.set()
-        return str(body["metadata"]["resourceVersion"])
 
     def _replace(self, kind: Kind, items: list[Obj]) -> None:
         self.model.clear(kind.name)

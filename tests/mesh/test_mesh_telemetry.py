@@ -8,6 +8,7 @@ server's service proxy, as `kubectl get --raw` would.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -95,3 +96,40 @@ def test_traffic_flows_while_mixer_is_away_and_reports_resume(mesh: NodeCluster)
         return sum((requests_to_reviews(mesh) - before).values())
 
     mesh.wait_for("reports from the reconnected proxies", lambda: reported() == 10, timeout=30)
+
+
+def rule(name: str, body: str) -> str:
+    return (f"apiVersion: mixer.labplatform.io/v1\nkind: PolicyRule\nmetadata: {{name: {name}}}\n"
+            f"spec:\n  selector: {{matchLabels: {{app: reviews}}}}\n{body}")  # fmt: skip
+
+
+def statuses(cluster: NodeCluster, count: int) -> list[str]:
+    script = (f"for i in $(seq {count}); do curl -s -o /tmp/body -w '%{{http_code}} ' "
+              "http://reviews/; head -c 40 /tmp/body | head -1; echo; done")  # fmt: skip
+    out = cluster.kubectl("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", script).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def test_policy_rules_deny_and_limit_and_follow_their_fail_mode(mesh: NodeCluster) -> None:
+    deny = rule("deny-sleep", "  match: {sourceLabels: {app: sleep}}\n"
+                "  deny: {status: 403, message: Not allowed}\n")  # fmt: skip
+    mesh.kubectl("apply", "-f", "-", stdin=deny)
+    mesh.wait_for("the deny rule", lambda: statuses(mesh, 1) == ["403 Not allowed"])
+    mesh.kubectl("delete", "policyrule", "deny-sleep")
+    mesh.wait_for("traffic restored", lambda: statuses(mesh, 1)[0].startswith("200"))
+
+    quota = rule("two-per-five", "  quota: {max: 2, window: 5s, by: [source.workload]}\n")
+    mesh.kubectl("apply", "-f", "-", stdin=quota)
+    mesh.wait_for("the quota", lambda: any(s.startswith("429") for s in statuses(mesh, 3)))
+    time.sleep(5.5)  # a fresh window
+    codes = [s.split()[0] for s in statuses(mesh, 5)]
+    assert codes == ["200", "200", "429", "429", "429"], codes
+
+    # mixer away: a fail-open rule set lets traffic through, a fail-closed one refuses it.
+    mesh.kubectl("scale", "-n", "istio-system", "deploy/istio-mixer", "--replicas=0")
+    mesh.wait_for("mixer gone", lambda: not mesh.get("pods", "-n", "istio-system", "-l",
+                                                      "app=istio-mixer")["items"])  # fmt: skip
+    mesh.wait_for("fail open", lambda: statuses(mesh, 1)[0].startswith("200"))
+    closed = quota.replace("by: [source.workload]}", "by: [source.workload]}\n  failOpen: false")
+    mesh.kubectl("apply", "-f", "-", stdin=closed)
+    mesh.wait_for("fail closed", lambda: statuses(mesh, 1)[0].startswith("403"))
