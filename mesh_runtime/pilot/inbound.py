@@ -7,7 +7,8 @@ TLS chain (plaintext finds no chain and is reset), DISABLE only a plaintext
 one, PERMISSIVE both (mTLS when the client offered ALPN ``istio``). A port
 of a service speaking HTTP gets an HTTP connection manager, which tells the
 app who called (``x-forwarded-client-cert``) and runs RequestAuthentication,
-mixer's policy check (:mod:`mesh_runtime.pilot.policy`) and AuthorizationPolicy; any other port is proxied as TCP, with
+mixer's policy check (:mod:`mesh_runtime.pilot.policy`) and
+AuthorizationPolicy; any other port is proxied as TCP, with
 AuthorizationPolicy's TCP rules. Ports no service names use the
 workload-wide mode.
 """
