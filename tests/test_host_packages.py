@@ -33,6 +33,6 @@ def test_non_root_user_is_told_the_exact_packages(shared_tmp_dir) -> None:
     assert result.returncode == 1
     assert (
         "missing Debian packages: chromium curl fonts-liberation iproute2 iptables nodejs npm"
-        " openssl procps uidmap util-linux"
+        " openssl procps prometheus uidmap util-linux"
     ) in result.stderr
     assert "sudo apt-get install -y --no-install-recommends chromium" in result.stderr

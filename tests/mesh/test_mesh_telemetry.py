@@ -8,12 +8,16 @@ server's service proxy, as `kubectl get --raw` would.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections import Counter
+from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import free_port, wait_for_http
 from tests.mesh.conftest import cluster_versions, meshctl
 from tests.node.conftest import NodeCluster
 
@@ -133,3 +137,44 @@ def test_policy_rules_deny_and_limit_and_follow_their_fail_mode(mesh: NodeCluste
     closed = quota.replace("by: [source.workload]}", "by: [source.workload]}\n  failOpen: false")
     mesh.kubectl("apply", "-f", "-", stdin=closed)
     mesh.wait_for("fail closed", lambda: statuses(mesh, 1)[0].startswith("403"))
+
+
+def test_a_real_prometheus_scraping_mixer_answers_istios_queries(
+    mesh: NodeCluster, tmp_path: Path
+) -> None:
+    mixer_port, prometheus_port = free_port(), free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "scrape_configs:\n- job_name: mixer\n  scrape_interval: 1s\n"
+        f"  static_configs: [{{targets: ['127.0.0.1:{mixer_port}']}}]\n"
+    )
+    forward = subprocess.Popen(
+        [*mesh.kubectl_argv(), "port-forward", "-n", "istio-system", "svc/istio-mixer",
+         f"{mixer_port}:42422"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    prometheus = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
+    )  # fmt: skip
+    try:
+        wait_for_http(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=60)
+        answered = len(cluster_versions(mesh, 20))
+
+        def query(promql: str) -> dict[str, float]:
+            reply = httpx.get(f"http://127.0.0.1:{prometheus_port}/api/v1/query",
+                              params={"query": promql}, timeout=10).json()  # fmt: skip
+            return {r["metric"].get("destination_service", ""): float(r["value"][1])
+                    for r in reply["data"]["result"]}  # fmt: skip
+
+        total = 'sum(istio_requests_total{reporter="destination"}) by (destination_service)'
+        mesh.wait_for("Prometheus to have scraped the requests",
+                      lambda: query(total).get(REVIEWS) == answered, timeout=40)  # fmt: skip
+        answered += len(cluster_versions(mesh, 10))  # a rate needs the counter to move
+        mesh.wait_for("the next scrapes", lambda: query(total).get(REVIEWS) == answered,
+                      timeout=40)  # fmt: skip
+        rates = query("sum(rate(istio_requests_total[1m])) by (destination_service)")
+        assert rates.get(REVIEWS, 0) > 0
+    finally:
+        for process in (prometheus, forward):
+            process.terminate()
+            process.wait(timeout=20)
