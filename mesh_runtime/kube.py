@@ -2,22 +2,28 @@
 
 Applies are server-side applies under the field manager ``meshctl``, so
 installing twice changes nothing and a learner's own edits to other fields
-are kept.
+are kept. :func:`watch` is the list-then-watch loop citadel and mixer keep
+their views with (pilot's, with resume and readiness, is ``pilot/watch.py``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 Obj = dict[str, Any]
 FIELD_MANAGER = "meshctl"
+log = logging.getLogger(__name__)
 
 
 def api_client(kubeconfig: str | None) -> k8s.ApiClient:
@@ -59,3 +65,20 @@ def get_raw(client: k8s.ApiClient, path: str) -> Any:
     if not 200 <= response.status < 300:
         raise ApiException(http_resp=response)
     return json.loads(response.data)
+
+
+def watch(lister: Callable[..., Any], on_set: Callable[[Obj], None],
+          on_delete: Callable[[Obj], None], stop: threading.Event) -> None:  # fmt: skip
+    """List, then watch, a kind of object, handing each to ``on_set`` or ``on_delete``."""
+    while not stop.is_set():
+        try:
+            body = json.loads(lister(_preload_content=False).data)
+            for obj in body.get("items") or []:
+                on_set(obj)
+            version = body["metadata"]["resourceVersion"]
+            for event in k8s_watch.Watch().stream(lister, resource_version=version,
+                                                  timeout_seconds=300):  # fmt: skip
+                (on_delete if event["type"] == "DELETED" else on_set)(event["raw_object"])
+        except Exception as error:  # any failure (API away, watch expired): list again shortly
+            log.warning("watch failed; listing again", extra={"error": str(error)})
+            time.sleep(1.0)

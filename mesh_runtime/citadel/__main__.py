@@ -17,14 +17,12 @@ import datetime as dt
 import logging
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from kubernetes import client as k8s
-from kubernetes import watch as k8s_watch
 from kubernetes.client.exceptions import ApiException
 
 from labkit.durations import parse_duration
@@ -143,22 +141,10 @@ class TokenReviewer:
 
 def publish_root(api: k8s.ApiClient, ca: CertificateAuthority, stop: threading.Event) -> None:
     """Keep ``istio-ca-root-cert`` in every namespace, new ones included (list, then watch)."""
-    core = k8s.CoreV1Api(api)
     root = ca.root_pem.decode()
-    while not stop.is_set():
-        try:
-            listing = core.list_namespace()
-            for namespace in listing.items:
-                _publish(api, namespace.metadata.name, root)
-            stream = k8s_watch.Watch().stream(
-                core.list_namespace, resource_version=listing.metadata.resource_version,
-                timeout_seconds=300)  # fmt: skip
-            for event in stream:
-                if event["type"] == "ADDED":
-                    _publish(api, event["object"].metadata.name, root)
-        except Exception as error:  # any failure (API away, watch expired): list again shortly
-            log.warning("publishing the root failed; retrying", extra={"error": str(error)})
-            time.sleep(1.0)
+    kube.watch(k8s.CoreV1Api(api).list_namespace,
+               lambda namespace: _publish(api, namespace["metadata"]["name"], root),
+               lambda _: None, stop)  # fmt: skip
 
 
 def _publish(api: k8s.ApiClient, namespace: str, root: str) -> None:

@@ -11,16 +11,12 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 from kubernetes import client as k8s
-from kubernetes import watch as k8s_watch
 
 from labkit.logs import configure_logging
 from labkit.serving import SecondaryServer
@@ -55,7 +51,9 @@ def main() -> None:
          mixer.policy.set_rule, mixer.policy.delete_rule),
     )  # fmt: skip
     for lister, on_set, on_delete in watches:
-        threading.Thread(target=watch, args=(lister, on_set, on_delete, stop), daemon=True).start()
+        threading.Thread(
+            target=kube.watch, args=(lister, on_set, on_delete, stop), daemon=True
+        ).start()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(mixer, args.grpc_address, args.http_host, args.http_port,
                         args.zipkin_port))  # fmt: skip
@@ -76,23 +74,6 @@ async def run(mixer: Mixer, grpc_address: str, host: str, port: int, zipkin_port
         zipkin.should_exit = True
         await spans
         await grpc_server.stop(grace=1)
-
-
-def watch(lister: Callable[..., Any], on_set: Callable[[Obj], None],
-          on_delete: Callable[[Obj], None], stop: threading.Event) -> None:  # fmt: skip
-    """List, then watch, a kind of object, handing each to ``on_set`` or ``on_delete``."""
-    while not stop.is_set():
-        try:
-            body = json.loads(lister(_preload_content=False).data)
-            for obj in body.get("items") or []:
-                on_set(obj)
-            version = body["metadata"]["resourceVersion"]
-            for event in k8s_watch.Watch().stream(lister, resource_version=version,
-                                                  timeout_seconds=300):  # fmt: skip
-                (on_delete if event["type"] == "DELETED" else on_set)(event["raw_object"])
-        except Exception as error:  # any failure (API away, watch expired): list again shortly
-            log.warning("watch failed; listing again", extra={"error": str(error)})
-            time.sleep(1.0)
 
 
 if __name__ == "__main__":
