@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import multiprocessing
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import uvicorn
 from bench_mesh import backend, free_port, paced, percentiles
 from bench_security import envoy_config, start_envoy, wait_for
@@ -36,23 +37,60 @@ BATCH = 100
 
 
 def main() -> None:
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    mixer = Mixer(Inventory())
-    grpc_port, zipkin_port = free_port(), free_port()
-    server = asyncio.run_coroutine_threadsafe(serve_grpc(mixer, f"127.0.0.1:{grpc_port}"),
-                                              loop).result(10)  # fmt: skip
-    zipkin = uvicorn.Server(uvicorn.Config(mixer.traces.app(), host="127.0.0.1", port=zipkin_port,
-                                           log_config=None, access_log=False))  # fmt: skip
-    threading.Thread(target=zipkin.run, daemon=True).start()
+    ports = {"grpc": free_port(), "zipkin": free_port(), "http": free_port()}
+    # mixer in a process of its own, so its work does not slow the measuring client's threads
+    mixer = multiprocessing.get_context("spawn").Process(target=serve_mixer, args=(ports,),
+                                                         daemon=True)  # fmt: skip
+    mixer.start()
     try:
+        wait_for_mixer(ports["http"])
         with tempfile.TemporaryDirectory() as tmp:
-            on_and_off(Path(tmp), mixer, grpc_port, zipkin_port)
-        ingest_rate(mixer, grpc_port)
+            on_and_off(Path(tmp), ports)
+        ingest_rate(ports)
     finally:
-        zipkin.should_exit = True
-        asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
+        mixer.terminate()
+        mixer.join(timeout=10)
+
+
+def serve_mixer(ports: dict[str, int]) -> None:
+    mixer = Mixer(Inventory())
+
+    async def run() -> None:
+        grpc_server = await serve_grpc(mixer, f"127.0.0.1:{ports['grpc']}")
+        servers = [
+            uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                          access_log=False))
+            for app, port in ((mixer.traces.app(), ports["zipkin"]),
+                              (mixer.http_app(), ports["http"]))
+        ]  # fmt: skip
+        await asyncio.gather(*(server.serve() for server in servers))
+        await grpc_server.stop(0)
+
+    asyncio.run(run())
+
+
+def wait_for_mixer(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("mixer did not start")
+
+
+def reports(port: int) -> float:
+    """Reports mixer has ingested so far, from its own metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("mixer_reports_total"))  # fmt: skip
+
+
+def spans(port: int) -> int:
+    traces = httpx.get(f"http://127.0.0.1:{port}/api/v2/traces?limit=100000", timeout=10).json()
+    return sum(len(trace) for trace in traces)
 
 
 def with_telemetry(config: dict[str, Any], grpc_port: int, zipkin_port: int) -> dict[str, Any]:
@@ -73,7 +111,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def on_and_off(work: Path, mixer: Mixer, grpc_port: int, zipkin_port: int) -> None:
+def on_and_off(work: Path, ports: dict[str, int]) -> None:
     backend_port = backend("127.0.0.1", "v1")
     results: dict[str, tuple[list[float], float]] = {}
     for mode in ("telemetry off", "telemetry on"):
@@ -81,13 +119,13 @@ def on_and_off(work: Path, mixer: Mixer, grpc_port: int, zipkin_port: int) -> No
         config = envoy_config("proxy", port, "127.0.0.1", "app", ("127.0.0.1", backend_port),
                               free_port(), server_tls=False, client_tls=None)  # fmt: skip
         if mode == "telemetry on":
-            config = with_telemetry(config, grpc_port, zipkin_port)
+            config = with_telemetry(config, ports["grpc"], ports["zipkin"])
         name = mode.replace(" ", "-")
         process, base_id = start_envoy(work, name, config, work / f"{name}-sds")
         try:
             wait_for(port)
             before = cpu_seconds(process.pid)
-            reports_before = mixer.metrics.ingested
+            reports_before = reports(ports["http"])
             print(f"one Envoy, {mode}:")
             samples = paced(port, "reviews")
             cpu = cpu_seconds(process.pid) - before
@@ -95,9 +133,9 @@ def on_and_off(work: Path, mixer: Mixer, grpc_port: int, zipkin_port: int) -> No
             print(f"  {percentiles(samples)}; Envoy CPU {cpu:.2f} s for {len(samples)} requests")
             if mode == "telemetry on":
                 time.sleep(1.5)  # the access log flushes every 0.5 s
-                reported = mixer.metrics.ingested - reports_before
-                print(f"  mixer got {reported:.0f} reports and "
-                      f"{mixer.traces.spans_received} spans")  # fmt: skip
+                reported = reports(ports["http"]) - reports_before
+                print(f"  mixer got {reported:.0f} reports; its trace store keeps the newest "
+                      f"{spans(ports['zipkin'])} spans")  # fmt: skip
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -112,7 +150,7 @@ def on_and_off(work: Path, mixer: Mixer, grpc_port: int, zipkin_port: int) -> No
           + f"; Envoy CPU {on[1] / off[1]:.2f}x")  # fmt: skip
 
 
-def ingest_rate(mixer: Mixer, grpc_port: int) -> None:
+def ingest_rate(ports: dict[str, int]) -> None:
     entry = accesslog_pb2.HTTPAccessLogEntry()
     entry.common_properties.upstream_cluster = "outbound|80||reviews.default.svc.cluster.local"
     entry.common_properties.upstream_remote_address.socket_address.address = "10.244.0.9"
@@ -130,12 +168,12 @@ def ingest_rate(mixer: Mixer, grpc_port: int) -> None:
             message.http_logs.log_entry.extend([entry] * BATCH)
             yield message
 
-    before = mixer.metrics.ingested
+    before = reports(ports["http"])
     began = time.perf_counter()
-    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+    with grpc.insecure_channel(f"127.0.0.1:{ports['grpc']}") as channel:
         als_pb2_grpc.AccessLogServiceStub(channel).StreamAccessLogs(messages())
-    took = time.perf_counter() - began
-    ingested = mixer.metrics.ingested - before
+    took = time.perf_counter() - began  # the call returns once mixer has read the whole stream
+    ingested = reports(ports["http"]) - before
     print(f"mixer ingest: {ingested:.0f} reports in {took:.2f} s: {ingested / took:,.0f} reports/s "
           f"(batches of {BATCH}, one stream)")  # fmt: skip
 
