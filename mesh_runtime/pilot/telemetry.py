@@ -13,6 +13,7 @@ telemetry fails open.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mesh_runtime.pilot.clusters import HTTP_OPTIONS
@@ -24,7 +25,8 @@ MIXER_PORT = 9091
 ZIPKIN_PORT = 9411
 CLUSTER = "mixer"
 ZIPKIN = "zipkin"
-SAMPLING_PERCENT = 100.0  # labs want every request traced; Istio's default is 1%
+# Labs want every request traced (Istio's default is 1%); istiod's own knob sets it.
+SAMPLING_PERCENT = float(os.environ.get("PILOT_TRACE_SAMPLING", "100"))
 GRPC_LOG = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3."
 
 
