@@ -9,6 +9,7 @@ them into the checks Envoy makes on either end of a connection.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 TRUST_DOMAIN = "cluster.local"
 # Envoy reads the proxy's certificate and the mesh root from files the agent
@@ -54,3 +55,27 @@ def sds_config(name: str) -> dict[str, object]:
             "resource_api_version": "V3",
         },
     }
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A proxy as its Envoy node id names it, in Istio's form:
+    ``sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`` (``router`` for a gateway).
+
+    pilot builds its configuration from it (the namespace decides which short names
+    work); mixer attributes its reports with it.
+    """
+
+    id: str
+    kind: str  # sidecar or router
+    ip: str
+    pod: str
+    namespace: str
+
+    @classmethod
+    def from_node_id(cls, node_id: str) -> Proxy:
+        parts = node_id.split("~")
+        if len(parts) == 4:
+            pod, _, namespace = parts[2].partition(".")
+            return cls(node_id, parts[0], parts[1], pod, namespace or "default")
+        return cls(node_id, "sidecar", "", "", "default")

@@ -18,6 +18,7 @@ from typing import Any
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from mesh_runtime.identity import Proxy
 from mesh_runtime.pilot.model import fqdn
 
 Obj = dict[str, Any]
@@ -95,24 +96,6 @@ class Inventory:
 
 
 @dataclass(frozen=True)
-class Reporter:
-    """The proxy a stream of reports comes from, from its node id (Istio's form)."""
-
-    kind: str  # sidecar or router
-    ip: str
-    pod: str
-    namespace: str
-
-    @classmethod
-    def from_node_id(cls, node_id: str) -> Reporter:
-        parts = node_id.split("~")
-        if len(parts) != 4:
-            return cls("sidecar", "", UNKNOWN, UNKNOWN)
-        pod, _, namespace = parts[2].partition(".")
-        return cls(parts[0], parts[1], pod, namespace or "default")
-
-
-@dataclass(frozen=True)
 class Report:
     reporter: str  # source or destination
     source: Workload
@@ -170,7 +153,7 @@ def _security(common: Any) -> str:
         else "none"  # fmt: skip
 
 
-def _sides(reporter: Reporter, common: Any, inventory: Inventory, authority: str) -> tuple[
+def _sides(reporter: Proxy, common: Any, inventory: Inventory, authority: str) -> tuple[
     str, Workload, Workload, str, str
 ]:  # fmt: skip
     """(reporter label, source, destination, service host, security) of one record."""
@@ -188,7 +171,7 @@ def _sides(reporter: Reporter, common: Any, inventory: Inventory, authority: str
     return "source", me, destination, service, UNKNOWN
 
 
-def http_report(reporter: Reporter, entry: accesslog_pb2.HTTPAccessLogEntry,
+def http_report(reporter: Proxy, entry: accesslog_pb2.HTTPAccessLogEntry,
                 inventory: Inventory) -> Report:  # fmt: skip
     common = entry.common_properties
     side, source, destination, service, security = _sides(
@@ -204,7 +187,7 @@ def http_report(reporter: Reporter, entry: accesslog_pb2.HTTPAccessLogEntry,
     )  # fmt: skip
 
 
-def tcp_report(reporter: Reporter, entry: accesslog_pb2.TCPAccessLogEntry,
+def tcp_report(reporter: Proxy, entry: accesslog_pb2.TCPAccessLogEntry,
                inventory: Inventory) -> Report:  # fmt: skip
     common = entry.common_properties
     side, source, destination, service, security = _sides(reporter, common, inventory, "")

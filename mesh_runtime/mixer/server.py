@@ -24,11 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from mesh_runtime.identity import Proxy
 from mesh_runtime.mixer.graph import ServiceGraph
 from mesh_runtime.mixer.metrics import Metrics
 from mesh_runtime.mixer.policy import PolicyEngine
 from mesh_runtime.mixer.policy import Request as PolicyRequest
-from mesh_runtime.mixer.reports import Inventory, Report, Reporter, http_report, tcp_report
+from mesh_runtime.mixer.reports import Inventory, Report, http_report, tcp_report
 from mesh_runtime.mixer.traces import TraceStore
 
 log = logging.getLogger("mesh_runtime.mixer")
@@ -51,10 +52,10 @@ class Mixer(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
         request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage],
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> als_pb2.StreamAccessLogsResponse:
-        reporter: Reporter | None = None
+        reporter: Proxy | None = None
         async for message in request_iterator:
             if message.HasField("identifier"):
-                reporter = Reporter.from_node_id(message.identifier.node.id)
+                reporter = Proxy.from_node_id(message.identifier.node.id)
             if reporter is None:
                 continue  # Envoy always names itself first; nothing to attribute until then
             for entry in message.http_logs.log_entry:

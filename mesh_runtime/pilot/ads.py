@@ -31,6 +31,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from mesh_runtime.identity import Proxy
 from mesh_runtime.pilot.resources import (
     CLUSTER,
     ENDPOINT,
@@ -46,28 +47,6 @@ log = logging.getLogger(__name__)
 
 # answered again after their parent's push
 DEPENDENT = {ENDPOINT: CLUSTER, ROUTE: LISTENER, SECRET: LISTENER}
-
-
-@dataclass(frozen=True)
-class Proxy:
-    """Who is on the other end, from Envoy's node id.
-
-    Istio's form is ``sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local``
-    (``router`` for a gateway); the namespace decides which short names work.
-    """
-
-    id: str
-    kind: str
-    ip: str
-    namespace: str
-
-    @classmethod
-    def from_node_id(cls, node_id: str) -> Proxy:
-        parts = node_id.split("~")
-        if len(parts) == 4:
-            _, _, namespace = parts[2].partition(".")
-            return cls(node_id, parts[0], parts[1], namespace or "default")
-        return cls(node_id, "sidecar", "", "default")
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mesh_runtime.pilot.ads import Proxy
+from mesh_runtime.identity import Proxy
 from mesh_runtime.pilot.clusters import build_clusters
 from mesh_runtime.pilot.endpoints import build_endpoints
 from mesh_runtime.pilot.gateways import gateway_listeners, gateway_routes, gateway_secrets
