@@ -71,7 +71,8 @@ async def serve(directory: Path, name: str) -> None:
         await bootstrap(api)
         await system_objects(api, name, network.GATEWAY, API_PORT)
         tokens = TokenIssuer(directory / "pki" / "service-account.key")
-        context = NodeContext(api, tokens, name, directory / "pods")
+        context = NodeContext(api, tokens, name, directory / "pods",
+                              network_ready=services.ready)  # fmt: skip
         server = ApiServer(
             api,
             credentials.token,

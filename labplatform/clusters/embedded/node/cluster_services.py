@@ -9,6 +9,7 @@ cluster, as the ``kube-dns`` Service in ``kube-system`` at
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import platform
@@ -35,6 +36,8 @@ class ClusterServices:
         self.records = ClusterRecords(network.CLUSTER_DOMAIN)
         self.dns = ClusterDns(self.records)
         self.proxy = ServiceProxy()
+        # Set once the first rules are in (the DNS is started before the controllers run).
+        self.ready = asyncio.Event()
 
     async def start(self) -> None:
         await self.dns.start(network.GATEWAY, 53)
@@ -50,6 +53,7 @@ class ClusterServices:
                     for obj in api.store.objects(key):
                         self._apply(key, obj, deleted=False)
                 await self.proxy.sync()
+                self.ready.set()
                 while True:
                     change = await watcher.queue.get()
                     if change is None:  # fell behind: start over with a full listing

@@ -73,6 +73,9 @@ class NodeContext:
     pods_dir: Path
     addresses: network.AddressPool = field(default_factory=network.AddressPool)
     workers: dict[str, PodWorker] = field(default_factory=dict)  # by pod uid
+    # Set once Services work (kube-proxy's rules and the DNS are in place): a pod started
+    # before would find no cluster DNS, as a kubelet waits for its network to be ready.
+    network_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def lookup(self) -> Lookup:
         return Lookup(self.api.store.get)
@@ -229,6 +232,7 @@ class PodWorker:
         await self._write_status()
         await self._images()
         await self._prepare_volumes()
+        await self.node.network_ready.wait()
         self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.pod["metadata"]
         hostname = self.pod["spec"].get("hostname") or meta["name"]
