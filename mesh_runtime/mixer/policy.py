@@ -31,6 +31,7 @@ from typing import Any
 
 from labkit.durations import parse_duration
 from mesh_runtime.mixer.reports import NOBODY, Inventory, Workload
+from mesh_runtime.pilot.model import guards
 
 Obj = dict[str, Any]
 GROUP, VERSION, PLURAL = "mixer.labplatform.io", "v1", "policyrules"
@@ -54,14 +55,6 @@ class Verdict:
 
 
 ALLOWED = Verdict(True)
-
-
-def selects(rule: Obj, workload: Workload) -> bool:
-    """Does ``rule`` guard ``workload``? (Its namespace, and its selector if it has one.)"""
-    if rule["metadata"].get("namespace", "default") != workload.namespace:
-        return False
-    wanted = ((rule.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return wanted.items() <= workload.labels.items()
 
 
 class PolicyEngine:
@@ -89,7 +82,7 @@ class PolicyEngine:
         with self._lock:
             rules = sorted(self._rules.items())
         for key, rule in rules:
-            if not selects(rule, destination):
+            if not guards(rule, destination.namespace, destination.labels):
                 continue
             spec = rule.get("spec") or {}
             if not _matches(spec.get("match") or {}, request, source):
@@ -129,7 +122,8 @@ class PolicyEngine:
 
     def fail_open(self, workload: Workload) -> bool:
         with self._lock:
-            rules = [r for r in self._rules.values() if selects(r, workload)]
+            rules = [r for r in self._rules.values()
+                     if guards(r, workload.namespace, workload.labels)]  # fmt: skip
         return all((r.get("spec") or {}).get("failOpen", True) for r in rules)
 
 

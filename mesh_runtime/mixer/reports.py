@@ -18,8 +18,8 @@ from typing import Any
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
-from mesh_runtime.identity import Proxy
-from mesh_runtime.pilot.model import fqdn
+from mesh_runtime.identity import Proxy, spiffe_id
+from mesh_runtime.pilot.model import TLS_MODE_LABEL, fqdn
 
 Obj = dict[str, Any]
 UNKNOWN = "unknown"
@@ -58,8 +58,8 @@ class Workload:
         namespace = meta.get("namespace", "default")
         account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
         return cls(name, namespace, labels.get("app", UNKNOWN), labels.get("version", UNKNOWN),
-                   f"spiffe://cluster.local/ns/{namespace}/sa/{account}",
-                   labels.get("security.istio.io/tlsMode") == "istio", dict(labels))  # fmt: skip
+                   spiffe_id(namespace, account), labels.get(TLS_MODE_LABEL) == "istio",
+                   dict(labels))  # fmt: skip
 
 
 NOBODY = Workload(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN, False)

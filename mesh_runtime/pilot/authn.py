@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh_runtime.pilot.model import ROOT_NAMESPACE, MeshModel, Workload
+from mesh_runtime.pilot.model import ROOT_NAMESPACE, MeshModel, Workload, selector
 
 Obj = dict[str, Any]
 MODES = ("STRICT", "PERMISSIVE", "DISABLE")
@@ -36,12 +36,12 @@ def applied_policies(model: MeshModel, workload: Workload) -> list[Obj]:
     mesh, namespace, selected = None, None, None
     for policy in model.rules("PeerAuthentication"):
         where = policy["metadata"].get("namespace", "default")
-        selector = (policy.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-        if where == workload.namespace and selector:
-            if selected is None and selector.items() <= workload.labels.items():
+        picks = selector(policy)
+        if where == workload.namespace and picks:
+            if selected is None and picks.items() <= workload.labels.items():
                 selected = policy
         elif where == workload.namespace and namespace is None:
             namespace = policy
-        elif where == ROOT_NAMESPACE and not selector and mesh is None:
+        elif where == ROOT_NAMESPACE and not picks and mesh is None:
             mesh = policy
     return [p for p in (mesh, namespace, selected) if p is not None]

@@ -20,7 +20,7 @@ from typing import Any
 from labkit.durations import envoy_duration
 from mesh_runtime.identity import spiffe_id
 from mesh_runtime.pilot import tls
-from mesh_runtime.pilot.model import MeshModel, Service, ServicePort
+from mesh_runtime.pilot.model import Endpoint, MeshModel, Service, ServicePort
 
 Obj = dict[str, Any]
 ADS = {"ads": {}, "resource_api_version": "V3"}
@@ -64,18 +64,20 @@ def build_clusters(model: MeshModel) -> list[Obj]:
                 elif sidecars:
                     cluster["transport_socket_matches"] = tls.auto_mtls(sni, accounts)
                 if service.resolution not in ("EDS", "STATIC"):
-                    _resolve_itself(cluster, model, service, port)
+                    _resolve_itself(cluster, endpoints, service, port)
                 clusters.append(cluster)
     return clusters
 
 
-def _resolve_itself(cluster: Obj, model: MeshModel, service: Service, port: ServicePort) -> None:
+def _resolve_itself(
+    cluster: Obj, endpoints: list[Endpoint], service: Service, port: ServicePort
+) -> None:
     """A ServiceEntry cluster whose addresses Envoy finds: by DNS, or the original destination."""
     del cluster["eds_cluster_config"]
     if service.resolution == "NONE":
         cluster.update(type="ORIGINAL_DST", lb_policy="CLUSTER_PROVIDED")
         return
-    addresses = [(e.ip, e.port) for e in model.endpoints(service) if e.port_name == port.name]
+    addresses = [(e.ip, e.port) for e in endpoints if e.port_name == port.name]
     if not addresses:  # no endpoints listed: the host itself, on the port
         addresses = [(service.host, port.target_port or port.port)]
     cluster["type"] = "LOGICAL_DNS" if service.resolution == "DNS_ROUND_ROBIN" else "STRICT_DNS"

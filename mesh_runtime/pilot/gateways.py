@@ -18,16 +18,13 @@ import copy
 from typing import Any
 
 from mesh_runtime.pilot.clusters import ADS
-from mesh_runtime.pilot.listeners import http_listener, listener_filter
+from mesh_runtime.pilot.listeners import TLS_INSPECTOR, http_listener
 from mesh_runtime.pilot.model import MeshModel
 from mesh_runtime.pilot.routes import Source, finish_routes, http_routes
 from mesh_runtime.pilot.tls import DOWNSTREAM, TLS
 
 Obj = dict[str, Any]
 HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "HTTPS")
-TLS_INSPECTOR = listener_filter(
-    "envoy.filters.listener.tls_inspector", "tls_inspector.v3.TlsInspector"
-)
 
 
 def gateway_servers(model: MeshModel, labels: dict[str, str]) -> dict[int, list[tuple[Obj, Obj]]]:

@@ -24,6 +24,7 @@ from mesh_runtime.pilot.listeners import (
     HCM_TYPE,
     INBOUND_PASSTHROUGH,
     INBOUND_PORT,
+    TLS_INSPECTOR,
     http_filter,
     listener_filter,
 )
@@ -50,9 +51,7 @@ def inbound_listener(model: MeshModel, workload: Workload, ip: str) -> Obj:
         "traffic_direction": "INBOUND",
         "listener_filters": [
             listener_filter("envoy.filters.listener.original_dst", "original_dst.v3.OriginalDst"),
-            listener_filter(
-                "envoy.filters.listener.tls_inspector", "tls_inspector.v3.TlsInspector"
-            ),
+            TLS_INSPECTOR,
         ],
         "filter_chains": chains,
     }

@@ -108,6 +108,11 @@ def listener_filter(name: str, config_type: str) -> Obj:
     return {"name": name, "typed_config": {"@type": config_url}}
 
 
+TLS_INSPECTOR = listener_filter(
+    "envoy.filters.listener.tls_inspector", "tls_inspector.v3.TlsInspector"
+)
+
+
 def _virtual_outbound() -> Obj:
     return {
         "name": "virtualOutbound",

@@ -21,6 +21,17 @@ Obj = dict[str, Any]
 DOMAIN = "cluster.local"
 
 
+def selector(policy: Obj) -> dict[str, str]:
+    """The labels a policy's ``spec.selector.matchLabels`` asks for (empty: every workload)."""
+    return dict(((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+
+
+def guards(policy: Obj, namespace: str, labels: dict[str, str]) -> bool:
+    """Does a namespaced policy apply to a workload: in its namespace, picked by its selector?"""
+    in_namespace = policy["metadata"].get("namespace", "default") == namespace
+    return in_namespace and selector(policy).items() <= labels.items()
+
+
 def fqdn(host: str, namespace: str) -> str:
     """``reviews`` in ``default`` -> ``reviews.default.svc.cluster.local``, as Istio reads it."""
     if "." not in host:
@@ -271,9 +282,8 @@ class MeshModel:
         chosen = []
         for policy in self.rules(kind):
             where = policy["metadata"].get("namespace", "default")
-            selector = (policy.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
-            applies = where == workload.namespace or (where == ROOT_NAMESPACE and not selector)
-            if applies and selector.items() <= workload.labels.items():
+            mesh_wide = where == ROOT_NAMESPACE and not selector(policy)
+            if mesh_wide or guards(policy, workload.namespace, workload.labels):
                 chosen.append(policy)
         return chosen
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh_runtime.pilot.model import MeshModel, Workload
+from mesh_runtime.pilot.model import MeshModel, Workload, guards
 from mesh_runtime.pilot.telemetry import CLUSTER, mixer_present
 
 Obj = dict[str, Any]
@@ -21,12 +21,7 @@ EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtA
 def policy_filter(model: MeshModel, workload: Workload) -> Obj | None:
     if not mixer_present(model):
         return None
-    rules = [
-        rule for rule in model.rules("PolicyRule")
-        if rule["metadata"].get("namespace", "default") == workload.namespace
-        and (((rule.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).items()
-        <= workload.labels.items()
-    ]  # fmt: skip
+    rules = [r for r in model.rules("PolicyRule") if guards(r, workload.namespace, workload.labels)]
     if not rules:
         return None
     fail_open = all((rule.get("spec") or {}).get("failOpen", True) for rule in rules)

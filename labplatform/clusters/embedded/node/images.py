@@ -42,30 +42,19 @@ _PROJECT = (f"{VENV_INSIDE}/bin/python", "-m")
 _PROJECT_ENV = {**_PYTHON_ENV, "PYTHONPATH": str(SOURCE_INSIDE), "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def _sample(
-    repository: str, module: str, description: str, tags: dict[str, dict[str, str]] | None = None
+def _project(
+    repository: str,
+    module: str,
+    description: str,
+    command: tuple[str, ...] = (),
+    tags: dict[str, dict[str, str]] | None = None,
 ) -> Image:
-    return Image(repository, entrypoint=(*_PROJECT, f"samples.{module}"), description=description,
-                 env=_PROJECT_ENV, tags=tags or {})  # fmt: skip
+    """One of the project's own images: ``python -m module`` from the mounted source tree."""
+    return Image(repository, entrypoint=(*_PROJECT, module), command=command,
+                 description=description, env=_PROJECT_ENV, tags=tags or {})  # fmt: skip
 
 
-def _samples() -> tuple[Image, ...]:
-    """The Sentiment Analysis app and the lab utilities (samples/)."""
-    versions = {tag: {"SA_LOGIC_VERSION": tag} for tag in ("v1", "v2", "buggy")}
-    return (
-        _sample("labplatform/sa-frontend", "sentiment.frontend", "the sample app's web page"),
-        _sample("labplatform/sa-web-app", "sentiment.web_app", "the sample app's API"),
-        _sample("labplatform/sa-logic", "sentiment.logic",
-                "the sample app's sentiment model (tags v1, v2, buggy)", tags=versions),
-        _sample("labplatform/sa-feedback", "sentiment.feedback", "the sample app's feedback store"),
-        _sample("labplatform/httpbin", "utilities.httpbin", "an httpbin-compatible service"),
-        Image("labplatform/loadgen", entrypoint=(*_PROJECT, "samples.utilities.loadgen"),
-              command=("--help",), description="a load generator (like fortio, hey)",
-              env=_PROJECT_ENV),
-        Image("labplatform/sleep", command=("sleep", "infinity"),
-              description="a client to exec into: the host's shell, curl and openssl"),
-    )  # fmt: skip
-
+_LOGIC_VERSIONS = {tag: {"SA_LOGIC_VERSION": tag} for tag in ("v1", "v2", "buggy")}
 
 CATALOG: dict[str, Image] = {
     image.repository: image
@@ -81,40 +70,34 @@ CATALOG: dict[str, Image] = {
             description="curl from the host",
         ),
         Image("python", command=("python3",), description="the host's Python 3", env=_PYTHON_ENV),
-        Image(
-            "labplatform/pilot",
-            entrypoint=(*_PROJECT, "mesh_runtime.pilot"),
-            description="the mesh's control plane: Istio rules to Envoy configuration over ADS",
-            env=_PROJECT_ENV,
-        ),
-        Image(
-            "labplatform/citadel",
-            entrypoint=(*_PROJECT, "mesh_runtime.citadel"),
-            description="the mesh's CA: workload certificates for SPIFFE identities",
-            env=_PROJECT_ENV,
-        ),
-        Image(
-            "labplatform/mixer",
-            entrypoint=(*_PROJECT, "mesh_runtime.mixer"),
-            description="the mesh's telemetry: Istio's metrics and the service graph",
-            env=_PROJECT_ENV,
-        ),
-        Image(
-            "labplatform/proxy",
-            entrypoint=(*_PROJECT, "mesh_runtime.agent"),
-            command=("proxy",),
-            description="the sidecar: Envoy and its agent (`capture` sets up the pod's rules)",
-            env=_PROJECT_ENV,
-        ),
-        *_samples(),
-        Image(
-            "labplatform/whoami",
-            entrypoint=(*_PROJECT, "labplatform.clusters.embedded.node.whoami"),
-            description="answers HTTP with the pod's name, address and the request",
-            env=_PROJECT_ENV,
-        ),
+        # the mesh
+        _project("labplatform/pilot", "mesh_runtime.pilot",
+                 "the mesh's control plane: Istio rules to Envoy configuration over ADS"),
+        _project("labplatform/citadel", "mesh_runtime.citadel",
+                 "the mesh's CA: workload certificates for SPIFFE identities"),
+        _project("labplatform/mixer", "mesh_runtime.mixer",
+                 "the mesh's telemetry: Istio's metrics and the service graph"),
+        _project("labplatform/proxy", "mesh_runtime.agent",
+                 "the sidecar: Envoy and its agent (`capture` sets up the pod's rules)",
+                 command=("proxy",)),
+        # the Sentiment Analysis app and the lab utilities (samples/)
+        _project("labplatform/sa-frontend", "samples.sentiment.frontend",
+                 "the sample app's web page"),
+        _project("labplatform/sa-web-app", "samples.sentiment.web_app", "the sample app's API"),
+        _project("labplatform/sa-logic", "samples.sentiment.logic",
+                 "the sample app's sentiment model (tags v1, v2, buggy)", tags=_LOGIC_VERSIONS),
+        _project("labplatform/sa-feedback", "samples.sentiment.feedback",
+                 "the sample app's feedback store"),
+        _project("labplatform/httpbin", "samples.utilities.httpbin",
+                 "an httpbin-compatible service"),
+        _project("labplatform/loadgen", "samples.utilities.loadgen",
+                 "a load generator (like fortio, hey)", command=("--help",)),
+        Image("labplatform/sleep", command=("sleep", "infinity"),
+              description="a client to exec into: the host's shell, curl and openssl"),
+        _project("labplatform/whoami", "labplatform.clusters.embedded.node.whoami",
+                 "answers HTTP with the pod's name, address and the request"),
     )
-}
+}  # fmt: skip
 
 
 class ImageNotFoundError(LookupError):
