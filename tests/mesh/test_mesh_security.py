@@ -129,19 +129,28 @@ def status(cluster: NodeCluster, pod: str, url: str, *headers: str) -> str:
     return result.stdout.strip() or f"exit {result.returncode}"
 
 
+def settled(cluster: NodeCluster, url: str, expected: str, *headers: str, calls: int = 8) -> bool:
+    """``calls`` requests from sleep all got ``expected``: every reviews pod's proxy (v1 and v2,
+    each pushed on its own) has the new policy, not just the one the first call reached."""
+    flags = " ".join(f"-H '{header}'" for header in headers)
+    script = (f"for i in $(seq {calls}); do curl -s -o /dev/null -w '%{{http_code}} ' "
+              f"--max-time 5 {flags} {url}; done")  # fmt: skip
+    out = cluster.kubectl("exec", "deploy/sleep", "-c", "sleep", "--", "sh", "-c", script).stdout
+    return out.split() == [expected] * calls
+
+
 def test_authorization_denies_by_default_and_allows_one_edge_at_a_time(mesh: NodeCluster) -> None:
     mesh.kubectl("apply", "-f", "-", stdin=PLAIN)
     mesh.running_pod("plain")
     assert status(mesh, "deploy/sleep", "http://reviews/") == "200"
     mesh.kubectl("apply", "-f", "-", stdin=ALLOW_NOTHING)
-    mesh.wait_for("deny-all", lambda: status(mesh, "deploy/sleep", "http://reviews/") == "403")
+    mesh.wait_for("deny-all on every pod", lambda: settled(mesh, "http://reviews/", "403"))
     denied = curl(mesh, "deploy/sleep", "http://reviews/")
     assert denied.stdout.strip() == "RBAC: access denied"
 
     mesh.kubectl("apply", "-f", "-", stdin=ALLOW_SLEEP)
-    mesh.wait_for(
-        "the sleep edge", lambda: status(mesh, "deploy/sleep", "http://reviews/") == "200"
-    )
+    mesh.wait_for("the sleep edge on every pod", lambda: settled(mesh, "http://reviews/", "200")
+                  and settled(mesh, "http://reviews/admin/users", "403"))  # fmt: skip
     assert status(mesh, "deploy/sleep", "http://reviews/", "X-HTTP-Method-Override: x") == "200"
     assert status(mesh, "deploy/sleep", "http://reviews/admin/users") == "403"  # DENY first
     post = curl(mesh, "deploy/sleep", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
@@ -190,8 +199,7 @@ def test_jwt_tokens_are_checked_and_authorization_can_require_them(mesh: NodeClu
     url = "http://reviews/"
     valid = f"Authorization: Bearer {issuer.token(groups=['group1'])}"
     forged = f"Authorization: Bearer {stranger.token()}"
-    mesh.wait_for("an invalid token refused", lambda: status(mesh, "deploy/sleep", url, forged)
-                  == "401")  # fmt: skip
+    mesh.wait_for("an invalid token refused", lambda: settled(mesh, url, "401", forged))
     assert status(mesh, "deploy/sleep", url) == "200"  # no token: RequestAuthentication alone
     assert status(mesh, "deploy/sleep", url, valid) == "200"
 
@@ -201,14 +209,13 @@ def test_jwt_tokens_are_checked_and_authorization_can_require_them(mesh: NodeClu
                "spec": {"selector": {"matchLabels": {"app": "reviews"}}, "action": "ALLOW",
                         "rules": [{"from": [holders]}]}}  # fmt: skip
     mesh.kubectl("apply", "-f", "-", stdin=json.dumps(require))
-    mesh.wait_for("a token required", lambda: status(mesh, "deploy/sleep", url) == "403")
+    mesh.wait_for("a token required", lambda: settled(mesh, url, "403"))
     assert status(mesh, "deploy/sleep", url, valid) == "200"
     require["spec"]["rules"][0]["when"] = [{"key": "request.auth.claims[groups]",
                                             "values": ["group1"]}]  # fmt: skip
     mesh.kubectl("apply", "-f", "-", stdin=json.dumps(require))
     outsider = f"Authorization: Bearer {issuer.token(groups=['group2'])}"
-    mesh.wait_for("the group condition", lambda: status(mesh, "deploy/sleep", url, outsider)
-                  == "403")  # fmt: skip
+    mesh.wait_for("the group condition", lambda: settled(mesh, url, "403", outsider))
     assert status(mesh, "deploy/sleep", url, valid) == "200"
 
 

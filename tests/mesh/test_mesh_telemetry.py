@@ -114,17 +114,27 @@ def statuses(cluster: NodeCluster, count: int) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def guarded_everywhere(cluster: NodeCluster) -> bool:
+    """Every reviews proxy has acknowledged a config with the policy check in it."""
+    pods = [p["metadata"]["name"] for p in cluster.live_pods("app=reviews")]
+    listeners = [meshctl(cluster, "proxy-config", "listener", pod, "-o", "json") for pod in pods]
+    served = all("envoy.filters.http.ext_authz" in listener for listener in listeners)
+    status = meshctl(cluster, "proxy-status").splitlines()[1:]
+    return served and all(line.split()[1:] == ["SYNCED"] * 4 for line in status)
+
+
 def test_policy_rules_deny_and_limit_and_follow_their_fail_mode(mesh: NodeCluster) -> None:
     deny = rule("deny-sleep", "  match: {sourceLabels: {app: sleep}}\n"
                 "  deny: {status: 403, message: Not allowed}\n")  # fmt: skip
+    # Each reviews pod's proxy is pushed on its own: wait until every call sees the change.
     mesh.kubectl("apply", "-f", "-", stdin=deny)
-    mesh.wait_for("the deny rule", lambda: statuses(mesh, 1) == ["403 Not allowed"])
+    mesh.wait_for("the deny rule", lambda: statuses(mesh, 8) == ["403 Not allowed"] * 8)
     mesh.kubectl("delete", "policyrule", "deny-sleep")
-    mesh.wait_for("traffic restored", lambda: statuses(mesh, 1)[0].startswith("200"))
+    mesh.wait_for("traffic restored", lambda: all(s.startswith("200") for s in statuses(mesh, 8)))
 
     quota = rule("two-per-five", "  quota: {max: 2, window: 5s, by: [source.workload]}\n")
     mesh.kubectl("apply", "-f", "-", stdin=quota)
-    mesh.wait_for("the quota", lambda: any(s.startswith("429") for s in statuses(mesh, 3)))
+    mesh.wait_for("the quota on every pod", lambda: guarded_everywhere(mesh), timeout=30)
     time.sleep(5.5)  # a fresh window
     codes = [s.split()[0] for s in statuses(mesh, 5)]
     assert codes == ["200", "200", "429", "429", "429"], codes
