@@ -95,7 +95,7 @@ class _ClusterGroup(click.Group):
     """Shows a failed cluster operation as a one-line error, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
-        from labplatform.clusters.embedded.manager import ClusterError
+        from labplatform.clusters.backend import ClusterError
 
         try:
             return super().invoke(ctx)

@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     courses_dir: Path = Field(REPO_ROOT / "courses", description="folder of courses to serve")
     backend: Backend = Field("embedded", description="where learners' clusters run")
     pool_size: int = Field(1, ge=0, le=100, description="pre-warmed clusters kept ready")
+    max_sessions: int = Field(8, ge=1, le=1000, description="live lab sessions at most")
+    idle_minutes: float = Field(30, gt=0, description="a session ends after this long idle")
+    warn_minutes: float = Field(5, ge=0, description="the page warns this long before the end")
+    max_minutes: float = Field(240, gt=0, description="a session ends after this long, always")
+    cluster_memory_mb: int = Field(2048, ge=256, description="memory limit of each cluster")
+    cluster_cpus: float = Field(1.0, gt=0, description="CPU limit of each cluster, in cores")
+    event_code: str = Field("", description="learners must give this code to join; empty: none")
+    allow_anonymous: bool = Field(True, description="learners may start labs without joining")
+    admin_token: str = Field(
+        "", description="instructors sign in with it; empty: one is made in data_dir/admin-token"
+    )
+    secure_cookies: bool = Field(False, description="send cookies over HTTPS only")
     log_format: LogFormat = Field("kv", description="json for machines, kv for people")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

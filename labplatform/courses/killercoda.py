@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labplatform.courses.files import Problems, read_json, read_text
-from labplatform.courses.model import Course, Lab, Step
+from labplatform.courses.model import Asset, Course, Lab, Step
 
 SCENARIO_FILE = "index.json"
 _BACKGROUND = ("background", "courseData")
@@ -63,7 +63,7 @@ def load_scenario(folder: Path) -> Course:
     finish = details.get("finish")
     if isinstance(finish, dict):
         lab.finish = _page(folder, finish, "finish", "Finish", path, problems)
-    _check_assets(folder, details.get("assets"), path, problems)
+    lab.assets = _assets(folder, details.get("assets"), path, problems)
     return Course(folder.name, lab.title, folder, "killercoda", lab.description, [lab], problems)
 
 
@@ -100,14 +100,22 @@ def _scripts(
     return found
 
 
-def _check_assets(folder: Path, assets: Any, index: Path, problems: Problems) -> None:
+def _assets(folder: Path, assets: Any, index: Path, problems: Problems) -> list[Asset]:
+    """Every file to copy into the cluster; hosts are one here (the node), so all go there."""
+    found: list[Asset] = []
     if not isinstance(assets, dict):
-        return
+        return found
     for host, files in assets.items():
         for entry in files if isinstance(files, list) else []:
             pattern = str(entry.get("file", "")) if isinstance(entry, dict) else ""
-            if not pattern or not list((folder / "assets").glob(pattern)):
+            matches = sorted(p for p in (folder / "assets").glob(pattern) if p.is_file())
+            if not pattern or not matches:
                 problems.add(index, 1, f"assets.{host}: no file in assets/ matches {pattern!r}")
+                continue
+            target = str(entry.get("target") or "/root")
+            mode = str(entry["chmod"]) if entry.get("chmod") is not None else None
+            found += [Asset(match, target, mode) for match in matches]
+    return found
 
 
 def _minutes(value: Any) -> int | None:

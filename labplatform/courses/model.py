@@ -33,6 +33,15 @@ class Step:
     verify: Path | None = None  # Killercoda: a script that exits 0 when the step is done
 
 
+@dataclass(frozen=True)
+class Asset:
+    """A course file copied into the learner's cluster before they arrive (Killercoda)."""
+
+    source: Path
+    target: str  # a directory in the cluster
+    chmod: str | None = None  # e.g. "+x"
+
+
 @dataclass
 class Lab:
     """A sequence of steps run in one cluster."""
@@ -49,6 +58,7 @@ class Lab:
     setup: list[Path] = field(default_factory=list)  # scripts run before the learner arrives
     foreground: list[Path] = field(default_factory=list)  # scripts run in the learner's terminal
     tabs: list[dict[str, Any]] = field(default_factory=list)  # app tabs: name and port
+    assets: list[Asset] = field(default_factory=list)
 
 
 @dataclass

@@ -25,11 +25,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from labplatform.clusters.backend import ClusterError, Progress
 from labplatform.clusters.embedded.node.sandbox import (
     CLUSTER_INSIDE,
     UID_RANGE,
@@ -46,13 +47,6 @@ LOG_FILE = "cluster.log"
 SUPERVISOR_MODULE = "labplatform.clusters.embedded.node.supervisor"
 NODE_KUBECONFIG = "kubeconfig-node"  # written by the node, for inside
 UID_BASE = 1 << 20  # sandboxes' uid ranges start here, 65536 apiece
-
-
-Progress = Callable[[str], None]
-
-
-class ClusterError(RuntimeError):
-    """A cluster operation failed; the message says what to do."""
 
 
 @dataclass
@@ -81,7 +75,7 @@ class EmbeddedClusters:
         return self.root / name
 
     def kubeconfig(self, name: str) -> Path:
-        self._info(name)
+        self.info(name)
         return self.directory(name) / "kubeconfig"
 
     def create(
@@ -122,7 +116,7 @@ class EmbeddedClusters:
         return info
 
     def start(self, name: str, progress: Progress = lambda _: None) -> ClusterInfo:
-        info = self._info(name)
+        info = self.info(name)
         if self.running(info):
             return info
         try:
@@ -137,11 +131,11 @@ class EmbeddedClusters:
         return info
 
     def stop(self, name: str) -> None:
-        self._info(name)
+        self.info(name)
         self._kill(name)
 
     def delete(self, name: str) -> None:
-        self._info(name)
+        self.info(name)
         self._kill(name)
         shutil.rmtree(self.directory(name))
 
@@ -151,7 +145,7 @@ class EmbeddedClusters:
         found = []
         for directory in sorted(self.root.iterdir()):
             if (directory / "cluster.json").is_file():
-                info = self._info(directory.name)
+                info = self.info(directory.name)
                 found.append((info, self.running(info)))
         return found
 
@@ -162,7 +156,7 @@ class EmbeddedClusters:
         the cluster as its pods' node does: kubectl set up for the API on the
         bridge, the pods' addresses routable, the host's network absent.
         """
-        info = self._info(name)
+        info = self.info(name)
         init = self._sandbox_init(info)
         if init is None:
             raise ClusterError(f"cluster {name!r} is not running (start it first)")
@@ -190,7 +184,7 @@ class EmbeddedClusters:
 
     def processes(self, name: str) -> Sequence[int]:
         """Host pids of every process of the cluster: supervisor, node and pods."""
-        info = self._info(name)
+        info = self.info(name)
         if not self.running(info):
             return []
         found: list[int] = []
@@ -203,7 +197,7 @@ class EmbeddedClusters:
 
     def node_pid(self, name: str) -> int | None:
         """The host pid of the node process (API server, kubelet, proxy, DNS)."""
-        init = self._sandbox_init(self._info(name))
+        init = self._sandbox_init(self.info(name))
         children = _children(init) if init else []
         return children[0] if children else None
 
@@ -319,7 +313,7 @@ class EmbeddedClusters:
         path = self.directory(name) / "cluster.json"
         if not path.is_file():
             return
-        info = self._info(name)
+        info = self.info(name)
         if not self.running(info):
             return
         os.killpg(info.pid, signal.SIGTERM)
@@ -336,7 +330,7 @@ class EmbeddedClusters:
             slot += 1
         return UID_BASE + slot * UID_RANGE
 
-    def _info(self, name: str) -> ClusterInfo:
+    def info(self, name: str) -> ClusterInfo:
         path = self.directory(name) / "cluster.json"
         if not NAME_RE.match(name) or not path.is_file():
             raise ClusterError(f"no cluster named {name!r} (see `labplatform cluster list`)")

@@ -27,6 +27,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from labkit.wsrelay import relay
 from labplatform.clusters.embedded.apiserver import discovery, errors, openapi, proxy
 from labplatform.clusters.embedded.apiserver.api import Api
 from labplatform.clusters.embedded.apiserver.builtin_schemas import (
@@ -79,6 +80,10 @@ class ApiServer:
             WebSocketRoute("/api/v1/namespaces/{namespace}/pods/{name}/attach", self._attach),
             WebSocketRoute(
                 "/api/v1/namespaces/{namespace}/pods/{name}/portforward", self._port_forward
+            ),
+            WebSocketRoute(
+                "/api/v1/namespaces/{namespace}/{kind:str}/{name}/proxy/{path:path}",
+                self._proxy_websocket,
             ),
             Route(
                 "/api/v1/namespaces/{namespace}/{kind:str}/{name}/proxy/{path:path}",
@@ -169,6 +174,21 @@ class ApiServer:
             return await proxy.forward(request, base, params.get("path", ""), self._proxy_client)
         except errors.ApiError as exc:
             return status_response(exc)
+
+    async def _proxy_websocket(self, websocket: WebSocket) -> None:
+        """A websocket through the service proxy, as the real API server upgrades it."""
+        params = websocket.path_params
+        if params["kind"] not in ("services", "pods"):
+            await websocket.close(1008, f"{params['kind']} have no proxy")
+            return
+        try:
+            base = proxy.target(self.api, params["kind"], params["namespace"], params["name"])
+        except errors.ApiError as exc:
+            await websocket.close(1011, str(exc)[:120])
+            return
+        query = websocket.url.query
+        url = f"ws{base.removeprefix('http')}/{params['path']}" + (f"?{query}" if query else "")
+        await relay(websocket, url)
 
     async def _port_forward(self, websocket: WebSocket) -> None:
         if (pod := await self._pod_for(websocket)) is not None:

@@ -1,0 +1,1 @@
+"""The course server's routes, one module per area: courses, joining, sessions, dashboard."""
