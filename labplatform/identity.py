@@ -82,15 +82,15 @@ class Identity:
         """The learner the request's cookie names, if any (cached on the request)."""
         if "learner" in request.scope:
             return request.scope["learner"]  # type: ignore[no-any-return]
-        token = request.cookies.get(COOKIE, "")
-        learner = None
-        if token:
-            with self.db() as db:
-                learner = db.scalars(
-                    select(Learner).where(Learner.token_hash == _digest(token))
-                ).first()
+        learner = self.from_token(request.cookies.get(COOKIE, ""))
         request.scope["learner"] = learner
         return learner
+
+    def from_token(self, token: str) -> Learner | None:
+        if not token:
+            return None
+        with self.db() as db:
+            return db.scalars(select(Learner).where(Learner.token_hash == _digest(token))).first()
 
     def cookie_args(self, token: str) -> dict[str, object]:
         return {

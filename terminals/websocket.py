@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -29,8 +30,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from terminals.pty import Terminal, Viewer
 
 
-async def serve_terminal(websocket: WebSocket, terminal: Terminal) -> None:
-    """Attach an accepted websocket to ``terminal`` until either side goes away."""
+async def serve_terminal(
+    websocket: WebSocket, terminal: Terminal, on_input: Callable[[], None] = lambda: None
+) -> None:
+    """Attach an accepted websocket to ``terminal`` until either side goes away.
+
+    ``on_input`` is called for every keystroke frame: the session's idle timer hangs on it.
+    """
     viewer = terminal.attach()
     await websocket.send_json(["setup", {"name": terminal.name}])
     sender = asyncio.create_task(_send_output(websocket, terminal, viewer))
@@ -42,6 +48,8 @@ async def serve_terminal(websocket: WebSocket, terminal: Terminal) -> None:
                 await websocket.send_json(["error", "frames must be JSON arrays"])
                 continue
             error = _handle(frame, terminal, viewer)
+            if isinstance(frame, list) and frame[:1] == ["stdin"]:
+                on_input()
             if error == "pong":
                 await websocket.send_json(["pong"])
             elif error:

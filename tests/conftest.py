@@ -24,6 +24,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("LABPLATFORM_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("LABPLATFORM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LABPLATFORM_POOL_SIZE", "0")  # a test that wants warm clusters says so
 
 
 @dataclass

@@ -36,7 +36,9 @@ def test_a_lab_starts_at_its_intro_and_pages_through(client: TestClient) -> None
     assert start.status_code == 307 and start.headers["location"].endswith("/first-lab/intro")
     step = client.get("/courses/mesh-101/first-lab/01-look-around").text
     assert 'data-action="run"' in step and "kubectl get namespaces</code>" in step
-    assert 'aria-valuenow="2"' in step and 'aria-valuemax="4"' in step  # intro, 2 steps, finish
+    assert "Page 2 of 4" in step  # intro, 2 steps, finish
+    assert 'aria-valuenow="0"' in step and 'aria-valuemax="2"' in step  # steps done of steps
+    assert 'data-testid="start-lab"' in step  # no session yet: the workspace offers one
     assert 'rel="prev" href="/courses/mesh-101/first-lab/intro"' in step
     assert 'rel="next" href="/courses/mesh-101/first-lab/02-create-a-namespace"' in step
     assert 'src="/courses/mesh-101/files/first-lab/graph.png"' in step

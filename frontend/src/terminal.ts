@@ -31,6 +31,19 @@ export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
   terminal.loadAddon(fit);
   terminal.open(host);
   fit.fit();
+  // OSC 52: a program in the shell (tmux, vim, `printf '\e]52;c;...\a'`) sets the clipboard.
+  terminal.parser.registerOscHandler(52, (data) => {
+    const payload = data.slice(data.indexOf(";") + 1);
+    if (payload && payload !== "?") {
+      try {
+        const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+        void navigator.clipboard?.writeText(new TextDecoder().decode(bytes)).catch(() => undefined);
+      } catch {
+        // not base64: ignore, as terminals do
+      }
+    }
+    return true;
+  });
 
   let socket: WebSocket | null = null;
   let backoff = 500;

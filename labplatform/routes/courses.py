@@ -1,114 +1,116 @@
 """Course pages: the catalog, a course, and a lab read step by step.
 
 Courses are read from disk on every request, so an author editing a step
-sees the change on reload (``serve --dev`` needs nothing more). A lab page
-renders one step; the terminal pane and the Check button join it with
-learner sessions.
+sees the change on reload (``serve --dev`` needs nothing more). Anyone may
+read a lab; a learner with a live session of it also gets the workspace:
+terminals, app tabs, Check and the countdown.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 
-from labplatform import __version__
-from labplatform.courses.discover import discover_courses, is_course, load
+from labplatform.courses.discover import discover_courses
 from labplatform.courses.markdown import StepRenderer
-from labplatform.courses.model import Course, Lab, Step
+from labplatform.courses.model import Course, Step
+from labplatform.platform import pages, platform_of
+from labplatform.routes.sessions import done_steps
+from labplatform.sessions.db import StepDone
+
+HIDDEN_SUFFIXES = (".yaml", ".json", ".md", ".sh")  # course sources and solutions stay private
 
 
-def course_pages(courses_dir: Path, templates: Jinja2Templates) -> APIRouter:
-    router = APIRouter()
+def course_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
 
-    def page(request: Request, template: str, **context: object) -> HTMLResponse:
-        return templates.TemplateResponse(
-            request, template, {"version": __version__, "courses_dir": courses_dir, **context}
+    @router.get("/", response_class=HTMLResponse)
+    def catalog(request: Request) -> HTMLResponse:
+        platform = platform_of(request)
+        return platform.page(
+            request,
+            "catalog.html",
+            courses=discover_courses(platform.courses_dir),
+            courses_dir=platform.courses_dir,
         )
 
-    def find_course(slug: str) -> Course:
-        folder = courses_dir / slug
-        if "/" in slug or slug.startswith(".") or not is_course(folder):
-            raise HTTPException(404, f"no course called {slug!r}")
-        return load(folder)
-
-    def find_lab(course: Course, slug: str) -> Lab:
-        for lab in course.labs:
-            if lab.slug == slug:
-                return lab
-        raise HTTPException(404, f"course {course.slug!r} has no lab {slug!r}")
-
-    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def catalog(request: Request) -> HTMLResponse:
-        return page(request, "catalog.html", courses=discover_courses(courses_dir))
-
-    @router.get("/courses/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    @router.get("/courses/{slug}", response_class=HTMLResponse)
     def course(request: Request, slug: str) -> HTMLResponse:
-        return page(request, "course.html", course=find_course(slug))
+        platform = platform_of(request)
+        found = platform.course(slug)
+        learner = platform.identity.current(request)
+        done: dict[str, int] = {}
+        if learner is not None:
+            with platform.db() as db:
+                for mark in db.scalars(
+                    select(StepDone).where(
+                        StepDone.learner_id == learner.id, StepDone.course == slug
+                    )
+                ):
+                    done[mark.lab] = done.get(mark.lab, 0) + 1
+        return platform.page(request, "course.html", course=found, done=done)
 
-    @router.get("/courses/{slug}/{lab_slug}", include_in_schema=False)
-    def lab_start(slug: str, lab_slug: str) -> Response:
-        lab = find_lab(find_course(slug), lab_slug)
-        pages = _pages(lab)
-        if not pages:
+    @router.get("/courses/{slug}/{lab_slug}")
+    def lab_start(request: Request, slug: str, lab_slug: str) -> Response:
+        platform = platform_of(request)
+        lab = platform.lab(platform.course(slug), lab_slug)
+        first = pages(lab)
+        if not first:
             raise HTTPException(404, f"lab {lab_slug!r} has no pages")
-        return RedirectResponse(f"/courses/{slug}/{lab_slug}/{pages[0].slug}", status_code=307)
+        return RedirectResponse(f"/courses/{slug}/{lab_slug}/{first[0].slug}", status_code=307)
 
-    @router.get(
-        "/courses/{slug}/{lab_slug}/{step_slug}",
-        response_class=HTMLResponse,
-        include_in_schema=False,
-    )
+    @router.get("/courses/{slug}/{lab_slug}/{step_slug}", response_class=HTMLResponse)
     def lab_page(request: Request, slug: str, lab_slug: str, step_slug: str) -> HTMLResponse:
-        course = find_course(slug)
-        lab = find_lab(course, lab_slug)
-        pages = _pages(lab)
-        index = next((i for i, p in enumerate(pages) if p.slug == step_slug), None)
+        platform = platform_of(request)
+        course = platform.course(slug)
+        lab = platform.lab(course, lab_slug)
+        all_pages = pages(lab)
+        index = next((i for i, p in enumerate(all_pages) if p.slug == step_slug), None)
         if index is None:
             raise HTTPException(404, f"lab {lab_slug!r} has no page {step_slug!r}")
+        step = all_pages[index]
+        learner = platform.identity.current(request)
+        session = platform.sessions.live_session(learner.id, slug, lab_slug) if learner else None
+        if session is not None and session.state == "ready":
+            platform.sessions.viewed(session.id, step.slug)
+        app_base = f"/sessions/{session.id}/app" if session else None
         renderer = StepRenderer(
-            asset_url=lambda path: f"/courses/{slug}/files/{_relative(course, pages[index], path)}",
-            traffic_url=lambda host, port: f"#app-{port}",
+            asset_url=lambda path: f"/courses/{slug}/files/{_relative(course, step, path)}",
+            traffic_url=lambda host, port: f"{app_base}/{port}/" if app_base else f"#app-{port}",
         )
-        return page(
+        done = done_steps(platform, learner.id, slug, lab_slug) if learner else set()
+        return platform.page(
             request,
             "lab.html",
             course=course,
             lab=lab,
-            step=pages[index],
-            html=renderer.render(pages[index].text),
+            step=step,
+            html=renderer.render(step.text),
             index=index,
-            pages=pages,
-            previous=pages[index - 1] if index > 0 else None,
-            next=pages[index + 1] if index + 1 < len(pages) else None,
+            pages=all_pages,
+            previous=all_pages[index - 1] if index > 0 else None,
+            next=all_pages[index + 1] if index + 1 < len(all_pages) else None,
+            session=session,
+            expires_in=round(platform.sessions.expires_in(session)) if session else 0,
+            warn_seconds=round(platform.settings.warn_minutes * 60),
+            done=done,
+            gradable=bool(step.checks or step.verify) and step in lab.steps,
+            tabs=lab.tabs or [{"name": "App", "port": 80}],
         )
 
-    @router.get("/courses/{slug}/files/{path:path}", include_in_schema=False)
-    def course_file(slug: str, path: str) -> FileResponse:
-        course = find_course(slug)
+    @router.get("/courses/{slug}/files/{path:path}")
+    def course_file(request: Request, slug: str, path: str) -> FileResponse:
+        course = platform_of(request).course(slug)
         root = course.path.resolve()
         target = (root / path).resolve()
-        if (
-            not target.is_relative_to(root)
-            or not target.is_file()
-            or target.suffix
-            in (
-                ".yaml",
-                ".json",
-                ".md",
-                ".sh",
-            )
-        ):
+        if not target.is_relative_to(root) or not target.is_file():
+            raise HTTPException(404, "no such file in this course")
+        if target.suffix in HIDDEN_SUFFIXES:
             raise HTTPException(404, "no such file in this course")
         return FileResponse(target)
 
     return router
-
-
-def _pages(lab: Lab) -> list[Step]:
-    return [p for p in (lab.intro, *lab.steps, lab.finish) if p is not None]
 
 
 def _relative(course: Course, step: Step, path: str) -> str:
