@@ -15,7 +15,13 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Form, HTTPException, Request, WebSocket
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from sqlalchemy import select
 
 from labplatform.identity import COOKIE, CSRF_HEADER, require_same_origin, same_origin
@@ -28,14 +34,13 @@ from terminals.websocket import serve_terminal
 log = logging.getLogger(__name__)
 
 MAX_TERMINALS = 4
-POLICY_VIOLATION = 1008
 
 
 def session_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.post("/courses/{course}/{lab}/start")
-    def start(request: Request, course: str, lab: str, csrf: str = Form("")) -> Response:
+    async def start(request: Request, course: str, lab: str, csrf: str = Form("")) -> Response:
         """Start (or resume) this lab; anonymous learners get an identity here if allowed."""
         platform = platform_of(request)
         require_same_origin(request)
@@ -161,7 +166,7 @@ def session_router() -> APIRouter:
         if session is None:
             return
         if not 1 <= number <= MAX_TERMINALS or session.state != "ready" or not session.cluster:
-            await websocket.close(POLICY_VIOLATION, "no such terminal, or the session is not ready")
+            await _refuse(websocket, 409, "no such terminal, or the session is not ready")
             return
         name = f"{session.id}/{number}"
         fresh = platform.terminals.get(name) is None
@@ -199,7 +204,7 @@ def session_router() -> APIRouter:
         if session is None:
             return
         if session.state != "ready" or not session.cluster:
-            await websocket.close(POLICY_VIOLATION, "the session is not ready")
+            await _refuse(websocket, 409, "the session is not ready")
             return
         api = platform.backend.api(session.cluster)
         await platform.proxy.websocket(websocket, api, port, path)
@@ -259,12 +264,17 @@ async def _own_websocket(websocket: WebSocket, session_id: str) -> LabSession | 
     """The session if this websocket's page is ours and its learner owns it; else refused."""
     platform: Platform = websocket.app.state.platform
     if not same_origin(websocket.headers, websocket.url.scheme):
-        await websocket.close(POLICY_VIOLATION, "cross-site websocket refused")
+        await _refuse(websocket, 403, "cross-site websocket refused")
         return None
     learner = platform.identity.from_token(websocket.cookies.get(COOKIE, ""))
     session = platform.sessions.get(session_id)
     if learner is None or session is None or session.learner_id != learner.id:
-        await websocket.close(POLICY_VIOLATION, "no such session (or not yours)")
+        await _refuse(websocket, 404, "no such session (or not yours)")
         return None
     platform.sessions.touch(session_id)
     return session
+
+
+async def _refuse(websocket: WebSocket, status: int, reason: str) -> None:
+    """Refuse the handshake with an HTTP status and a reason the client can read."""
+    await websocket.send_denial_response(PlainTextResponse(reason, status_code=status))

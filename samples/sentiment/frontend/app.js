@@ -1,4 +1,5 @@
-// The page's only script: ask /sentiment, show the polarity, send /feedback, list feedback.
+// The page's only script: ask sentiment, show the polarity, send feedback, list feedback.
+// Paths are relative, so the page works wherever it is served (an app tab serves it under a prefix).
 // Every failure is shown as it happened (status and the service's own error message).
 
 const $ = (id) => document.getElementById(id);
@@ -38,7 +39,7 @@ async function analyse(event) {
   $("send").disabled = true;
   try {
     const sentence = $("sentence").value;
-    const answer = await call("/sentiment", {
+    const answer = await call("sentiment", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sentence }),
@@ -62,7 +63,7 @@ async function feedback(event) {
   const button = event.target.closest("button[data-correct]");
   if (!button || !last) return;
   try {
-    await call("/feedback", {
+    await call("feedback", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({
@@ -80,7 +81,7 @@ async function feedback(event) {
 async function history() {
   const list = $("history");
   try {
-    const { feedback: entries } = await call("/feedback?limit=10");
+    const { feedback: entries } = await call("feedback?limit=10");
     list.replaceChildren(...(entries.length ? entries.map((entry) => {
       const item = document.createElement("li");
       item.textContent = `${entry.correct ? "✔" : "✘"} ${entry.sentence} (${entry.polarity})`;

@@ -1,0 +1,177 @@
+"""Learners' sessions on a real server with real clusters: shells, app tabs, isolation, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from tests.sessions.conftest import COURSE, LAB, LabServer, csrf_of, start_session
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+
+def ws_url(server: LabServer, path: str) -> str:
+    return server.url.replace("http", "ws", 1) + path
+
+
+async def run_in_shell(
+    server: LabServer, client: httpx.Client, session_id: str, typed: str, expect: str
+) -> str:
+    """Type into terminal 1 and return everything shown until ``expect`` appears."""
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    async with connect(
+        ws_url(server, f"/sessions/{session_id}/terminals/1"),
+        additional_headers={"Cookie": cookie, "Origin": server.url},
+    ) as socket:
+        seen = ""
+        if typed:
+            await socket.send(json.dumps(["stdin", typed]))
+        deadline = time.monotonic() + 30
+        while expect not in seen:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"never saw {expect!r} in {seen[-500:]!r}"
+            frame = json.loads(await asyncio.wait_for(socket.recv(), remaining))
+            if frame[0] == "stdout":
+                seen += frame[1]
+        return seen
+
+
+async def refused(server: LabServer, path: str, headers: dict[str, str]) -> str:
+    """The close reason when the websocket at ``path`` is refused (fails if it is served)."""
+    try:
+        async with connect(ws_url(server, path), additional_headers=headers) as socket:
+            await asyncio.wait_for(socket.recv(), 10)
+    except websockets.ConnectionClosed as closed:
+        return closed.rcvd.reason if closed.rcvd else ""
+    except websockets.InvalidStatus as status:
+        return f"HTTP {status.response.status_code}: {status.response.body.decode()}"
+    raise AssertionError(f"{path} was served")
+
+
+def test_a_learners_session_from_start_to_restart(lab_server: LabServer) -> None:
+    server = lab_server
+    server.wait_pool_ready()
+    alice = server.learner("Alice")
+    began = time.monotonic()
+    session = start_session(alice)
+    ready_in = time.monotonic() - began
+
+    status = alice.get(f"/api/sessions/{session}").json()
+    assert status["progress"][0].startswith("took the ready cluster"), status  # from the pool
+    assert any("set-up: setup.sh" in line for line in status["progress"])
+    assert status["expires_in"] > 25 * 60
+    assert ready_in < 150
+
+    # The shell is in the cluster: kubectl sees the mesh's control plane.
+    shown = asyncio.run(
+        run_in_shell(server, alice, session, "kubectl get pods -n istio-system\r", "istio-mixer")
+    )
+    assert "Running" in shown
+    # Closing the connection leaves the shell: a new one gets the screen back.
+    asyncio.run(run_in_shell(server, alice, session, "echo marker-$((6*7))\r", "marker-42"))
+    replay = asyncio.run(run_in_shell(server, alice, session, "", "marker-42"))
+    assert "echo marker-$((6*7))" in replay
+
+    # The app tab: the sample app's page, served inside the cluster, through the gateway.
+    page = alice.get(f"/sessions/{session}/app/80/")
+    assert page.status_code == 200 and "Sentiment" in page.text, page.text[:300]
+    assert alice.get(f"/sessions/{session}/app/80/style.css").status_code == 200
+
+    # Check fails before the step's work is done, with what it saw and a hint; then passes.
+    headers = {"X-CSRF-Token": csrf_of(alice)}
+    check = f"/api/sessions/{session}/check/02-create-a-namespace"
+    before = alice.post(check, headers=headers).json()
+    assert before["passed"] is False
+    assert before["results"][0]["observed"] == "there is no Namespace demo"
+    assert "kubectl create namespace demo" in before["results"][0]["hint"]
+    asyncio.run(run_in_shell(server, alice, session, "kubectl create namespace demo\r", "created"))
+    after = alice.post(check, headers=headers).json()
+    assert after["passed"] is True and after["done"] == ["02-create-a-namespace"]
+    assert alice.post(check).status_code == 403  # no CSRF token, no Check
+
+    # kill -9 mid-session, and a cluster nobody owns appears meanwhile.
+    server.kill9()
+    orphan = server.cli("cluster", "create", "lp-orphan")
+    assert orphan.returncode == 0, orphan.stderr
+    server.start()
+    status = alice.get(f"/api/sessions/{session}").json()
+    assert status["state"] == "ready"
+    page = alice.get(f"/courses/{COURSE}/{LAB}/02-create-a-namespace").text
+    assert "1 of 2 steps done" in page and "✓ passed" in page
+    shell = asyncio.run(
+        run_in_shell(server, alice, session, "kubectl get namespace demo\r", "Active")
+    )
+    assert "demo" in shell
+    deadline = time.monotonic() + 60
+    while "lp-orphan" in server.clusters() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "lp-orphan" not in server.clusters()
+
+    # Stop: the cluster goes, the progress stays.
+    cluster = next(c for c in server.clusters() if c.startswith("lp-"))
+    before_stop = server.clusters()
+    assert alice.post(f"/api/sessions/{session}/stop", headers=headers).json()["state"] == "ended"
+    stopped = before_stop - server.clusters()
+    assert len(stopped) == 1, (before_stop, server.clusters(), cluster)
+    assert "1 of 2 steps done" in alice.get(f"/courses/{COURSE}/{LAB}/intro").text
+    events = [r["msg"] for r in server.log_records()]
+    assert "session ready" in events and "deleting a cluster nobody owns" in events
+
+
+def test_learners_cannot_reach_each_others_sessions(lab_server: LabServer) -> None:
+    server = lab_server
+    alice, mallory = server.learner("Alice"), server.learner("Mallory")
+    session = start_session(alice)
+    alice_cookie = "; ".join(f"{k}={v}" for k, v in alice.cookies.items())
+    mallory_cookie = "; ".join(f"{k}={v}" for k, v in mallory.cookies.items())
+    terminal = f"/sessions/{session}/terminals/1"
+
+    assert (
+        asyncio.run(refused(server, terminal, {"Cookie": mallory_cookie, "Origin": server.url}))
+        == "HTTP 404: no such session (or not yours)"
+    )
+    assert (
+        asyncio.run(
+            refused(server, terminal, {"Cookie": alice_cookie, "Origin": "http://evil.example"})
+        )
+        == "HTTP 403: cross-site websocket refused"
+    )
+    assert asyncio.run(refused(server, terminal, {"Origin": server.url})).startswith("HTTP 404")
+    app_socket = f"/sessions/{session}/app/80/socket"
+    assert asyncio.run(
+        refused(server, app_socket, {"Cookie": mallory_cookie, "Origin": server.url})
+    ).startswith("HTTP 404")
+    for path in (f"/sessions/{session}/app/80/", f"/api/sessions/{session}"):
+        assert mallory.get(path).status_code == 404
+        assert httpx.get(server.url + path).status_code == 404
+    stolen = mallory.post(
+        f"/api/sessions/{session}/stop", headers={"X-CSRF-Token": csrf_of(mallory)}
+    )
+    assert stolen.status_code == 404
+    assert alice.get(f"/api/sessions/{session}").json()["state"] == "ready"
+    # A form posted from another site is refused even with the learner's cookie.
+    forged = httpx.post(
+        f"{server.url}/api/sessions/{session}/stop",
+        headers={"Origin": "http://evil.example", "Cookie": alice_cookie},
+    )
+    assert forged.status_code == 403
+    # The instructor's dashboard shows both learners; learners cannot open it.
+    assert mallory.get("/admin").status_code == 403
+    instructor = httpx.Client(base_url=server.url, headers={"Origin": server.url})
+    assert instructor.post("/admin/login", data={"token": "wrong"}).status_code == 403
+    assert instructor.post("/admin/login", data={"token": server.admin_token}).status_code == 303
+    board = instructor.get("/admin").text
+    assert re.search(r'data-learner="Alice"', board) and "ready" in board
+    assert (
+        alice.post(
+            f"/api/sessions/{session}/stop", headers={"X-CSRF-Token": csrf_of(alice)}
+        ).json()["state"]
+        == "ended"
+    )
