@@ -88,7 +88,9 @@ class Terminal:
                 stderr=secondary,
                 cwd=self.cwd,
                 env=env,
-                start_new_session=True,  # its own session: the PTY becomes its controlling tty
+                start_new_session=True,
+                # ...whose controlling terminal is the PTY: job control, Ctrl-C, SIGWINCH work.
+                preexec_fn=_take_controlling_tty,
                 close_fds=True,
             )
         finally:
@@ -222,6 +224,10 @@ class Terminal:
             os.killpg(self._proc.pid, signal.SIGKILL)
         self._pause()
         self._finish()
+
+
+def _take_controlling_tty() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _set_size(fd: int, size: tuple[int, int]) -> None:

@@ -25,7 +25,7 @@ from fastapi.responses import (
 from sqlalchemy import select
 
 from labplatform.identity import COOKIE, CSRF_HEADER, require_same_origin, same_origin
-from labplatform.platform import Platform, platform_of
+from labplatform.platform import Platform, pages, platform_of
 from labplatform.sessions.db import CheckRun, LabSession, Learner, StepDone
 from labplatform.sessions.grading import grade
 from labplatform.sessions.manager import CapacityError
@@ -40,7 +40,9 @@ def session_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.post("/courses/{course}/{lab}/start")
-    async def start(request: Request, course: str, lab: str, csrf: str = Form("")) -> Response:
+    async def start(
+        request: Request, course: str, lab: str, csrf: str = Form(""), step: str = Form("")
+    ) -> Response:
         """Start (or resume) this lab; anonymous learners get an identity here if allowed."""
         platform = platform_of(request)
         require_same_origin(request)
@@ -54,7 +56,10 @@ def session_router() -> APIRouter:
         else:
             platform.identity.check_csrf(learner, csrf)
         try:
-            session = platform.sessions.begin(learner.id, course, found)
+            known = {page.slug for page in pages(found)}
+            session = platform.sessions.begin(
+                learner.id, course, found, step if step in known else ""
+            )
         except CapacityError as exc:
             return platform.page(request, "full.html", status=503, message=str(exc))
         response = RedirectResponse(f"/sessions/{session.id}", status_code=303)
@@ -107,7 +112,7 @@ def session_router() -> APIRouter:
         await platform.sessions.end(session_id, "reset")
         lab = platform.lab(platform.course(session.course), session.lab)
         try:
-            fresh = platform.sessions.begin(learner.id, session.course, lab)
+            fresh = platform.sessions.begin(learner.id, session.course, lab, session.step)
         except CapacityError as exc:
             return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"id": fresh.id, "status_url": f"/sessions/{fresh.id}"})

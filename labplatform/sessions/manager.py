@@ -145,7 +145,7 @@ class SessionManager:
         with self.db() as db:
             return db.get(LabSession, session_id)
 
-    def begin(self, learner_id: str, course: str, lab: Lab) -> LabSession:
+    def begin(self, learner_id: str, course: str, lab: Lab, step: str = "") -> LabSession:
         """The learner's live session of ``lab``, or a new one, started in the background.
 
         A learner has at most one live session: starting a different lab
@@ -176,6 +176,7 @@ class SessionManager:
                 created_at=moment,
                 last_activity=moment,
                 expires_at=moment + timedelta(minutes=self.limits.idle_minutes),
+                step=step,  # where the learner pressed Start: they return there when it is ready
             )
             db.add(session)
         log.info(

@@ -48,7 +48,9 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+    for index, open_page in enumerate(p for p in context.pages if not p.is_closed()):
+        suffix = f"-{index}" if index else ""
+        open_page.screenshot(path=ARTIFACTS / f"{request.node.name}{suffix}.png", full_page=True)
     context.close()
     marker = request.node.get_closest_marker("console_errors")
     expected = marker.args if marker else ()

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from labplatform.courses.scaffold import new_course
+from tests.e2e.conftest import browser, page  # noqa: F401 - the browser fixtures
 from tests.helpers import REPO, VENV_BIN, free_port, wait_for_http
 
 COURSE = "mesh-101"
