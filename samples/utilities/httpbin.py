@@ -3,7 +3,9 @@
 The endpoints labs use, with httpbin's JSON shapes: ``/get``, ``/anything``
 (any method), ``/headers``, ``/ip``, ``/uuid``, ``/status/{codes}`` (one of
 a comma-separated list, at random, as httpbin), ``/delay/{seconds}`` (at
-most 10, as httpbin).
+most 10, as httpbin). One addition httpbin lacks: ``/ws/echo``, a websocket
+that sends back every message, to show that websockets cross the mesh (and
+an app tab) intact.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from samples.service import MAX_BODY, application, serve
 
@@ -81,6 +84,21 @@ async def delay(request: Request) -> Response:
     return await get(request)
 
 
+async def websocket_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await websocket.send_bytes(message["bytes"])
+            else:
+                await websocket.send_text(message.get("text") or "")
+    except WebSocketDisconnect:
+        return
+
+
 def create_app() -> Starlette:
     every = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
     return application("httpbin", [
@@ -89,6 +107,7 @@ def create_app() -> Starlette:
         Route("/get", get), Route("/headers", headers), Route("/ip", ip),
         Route("/uuid", new_uuid), Route("/status/{codes}", status, methods=every),
         Route("/delay/{seconds}", delay, methods=every),
+        WebSocketRoute("/ws/echo", websocket_echo),
     ])  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from labplatform.courses.discover import discover_courses, load
+from labplatform.courses.model import Asset
 from labplatform.courses.scaffold import new_course
 from tests.helpers import VENV_BIN
 
@@ -102,6 +103,7 @@ def test_a_killercoda_scenario_imports_unchanged(tmp_path: Path) -> None:
     assert [p.name for p in lab.setup] == ["setup.sh"]
     assert [p.name for p in lab.foreground] == ["wait.sh"]
     assert lab.tabs == [{"name": "Sentiment app", "port": 80}]
+    assert lab.assets == [Asset(tmp_path / "traffic" / "assets" / "vs.yaml", "/root")]
 
 
 def test_a_broken_scenario_lists_every_problem(tmp_path: Path) -> None:

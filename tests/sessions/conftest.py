@@ -17,6 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,8 @@ spec:
   hosts: ["*"]
   gateways: [http-gateway]
   http:
+  - match: [{uri: {prefix: /ws/}}]
+    route: [{destination: {host: httpbin}}]
   - route: [{destination: {host: sa-frontend}}]
 """
 
@@ -53,13 +56,49 @@ spec:
 def write_course(courses_dir: Path) -> Path:
     folder = new_course(courses_dir, COURSE)
     frontend = (REPO / "samples/sentiment/kube/sa-frontend.yaml").read_text()
+    httpbin = (REPO / "samples/utilities/kube/httpbin.yaml").read_text()
     (folder / LAB / "setup.sh").write_text(
         "set -e\n"
-        f"kubectl apply -f - <<'YAML'\n{frontend}\n---\n{GATEWAY}YAML\n"
+        f"kubectl apply -f - <<'YAML'\n{frontend}\n---\n{httpbin}\n---\n{GATEWAY}YAML\n"
         "kubectl rollout status deployment/sa-frontend-v1 --timeout=120s\n"
+        "kubectl rollout status deployment/httpbin-v1 --timeout=120s\n"
     )
     lab_yaml = folder / LAB / "lab.yaml"
     lab_yaml.write_text(lab_yaml.read_text() + "setup: setup.sh\n")
+    return folder
+
+
+SCENARIO = "killercoda-namespaces"
+SCENARIO_INDEX = {
+    "title": "Namespaces, the Killercoda way",
+    "details": {
+        "intro": {"text": "intro.md", "background": "background.sh", "foreground": "foreground.sh"},
+        "steps": [{"title": "Make a namespace", "text": "step1.md", "verify": "verify1.sh"}],
+        "finish": {"text": "finish.md"},
+        "assets": {"host01": [{"file": "*.yaml", "target": "/root/lab", "chmod": "go-w"}]},
+    },
+    "environment": {"uilayout": "terminal"},
+    "backend": {"imageid": "kubernetes-kubeadm-1node"},
+}
+
+
+def write_scenario(courses_dir: Path) -> Path:
+    """A Killercoda scenario as authors write them: background, foreground, verify, assets."""
+    folder = courses_dir / SCENARIO
+    (folder / "assets").mkdir(parents=True)
+    (folder / "index.json").write_text(json.dumps(SCENARIO_INDEX))
+    (folder / "intro.md").write_text("# Intro\n\nThe background script made a namespace.\n")
+    (folder / "step1.md").write_text(
+        "# Make a namespace\n\n`kubectl create namespace from-step`{{exec}}\n"
+    )
+    (folder / "finish.md").write_text("# Done\n")
+    (folder / "background.sh").write_text("kubectl create namespace from-background\n")
+    (folder / "foreground.sh").write_text("echo foreground-$((40+2))\n")
+    (folder / "verify1.sh").write_text(
+        "kubectl get namespace from-step >/dev/null 2>&1 || "
+        "{ echo 'FAIL: there is no namespace from-step yet'; exit 1; }\necho done\n"
+    )
+    (folder / "assets" / "app.yaml").write_text("kind: ConfigMap  # an asset\n")
     return folder
 
 
@@ -70,6 +109,7 @@ class LabServer:
     root: Path
     port: int = field(default_factory=free_port)
     admin_token: str = "test-admin-token"
+    settings: dict[str, str] = field(default_factory=dict)  # LABPLATFORM_* overrides
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,6 +132,7 @@ class LabServer:
             "LABPLATFORM_LOG_FORMAT": "json",
             "LABPLATFORM_ADMIN_TOKEN": self.admin_token,
             "LABPLATFORM_CLUSTER_MEMORY_MB": "1536",
+            **self.settings,
         }
 
     def start(self) -> None:
@@ -159,9 +200,11 @@ def csrf_of(client: httpx.Client, path: str = "/") -> str:
     return match.group(1)
 
 
-def start_session(client: httpx.Client, timeout: float = 180) -> str:
+def start_session(
+    client: httpx.Client, timeout: float = 180, course: str = COURSE, lab: str = LAB
+) -> str:
     """Press Start lab and wait until the session is ready; returns its id."""
-    reply = client.post(f"/courses/{COURSE}/{LAB}/start", data={"csrf": csrf_of(client)})
+    reply = client.post(f"/courses/{course}/{lab}/start", data={"csrf": csrf_of(client)})
     assert reply.status_code == 303, reply.text
     session_id = reply.headers["location"].rsplit("/", 1)[1]
     deadline = time.monotonic() + timeout
@@ -174,12 +217,12 @@ def start_session(client: httpx.Client, timeout: float = 180) -> str:
     raise TimeoutError(f"session {session_id} did not become ready: {status}")
 
 
-@pytest.fixture(scope="module")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    root = tmp_path_factory.mktemp("labserver")
+@contextmanager
+def running_server(root: Path, **settings: str) -> Iterator[LabServer]:
     (root / "courses").mkdir()
     write_course(root / "courses")
-    server = LabServer(root)
+    write_scenario(root / "courses")
+    server = LabServer(root, settings={f"LABPLATFORM_{k.upper()}": v for k, v in settings.items()})
     server.start()
     try:
         yield server
@@ -187,3 +230,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         server.stop()
         for name in server.clusters():
             server.cli("cluster", "delete", name)
+
+
+@pytest.fixture(scope="module")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with running_server(tmp_path_factory.mktemp("labserver")) as server:
+        yield server

@@ -12,7 +12,15 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.sessions.conftest import COURSE, LAB, LabServer, csrf_of, start_session
+from tests.sessions.conftest import (
+    COURSE,
+    LAB,
+    SCENARIO,
+    LabServer,
+    csrf_of,
+    running_server,
+    start_session,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -41,6 +49,17 @@ async def run_in_shell(
             if frame[0] == "stdout":
                 seen += frame[1]
         return seen
+
+
+async def app_echo(server: LabServer, client: httpx.Client, session_id: str, text: str) -> str:
+    """A websocket to httpbin's echo behind the gateway, through the app tab's proxy."""
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+    async with connect(
+        ws_url(server, f"/sessions/{session_id}/app/80/ws/echo"),
+        additional_headers={"Cookie": cookie, "Origin": server.url},
+    ) as socket:
+        await socket.send(text)
+        return str(await asyncio.wait_for(socket.recv(), 10))
 
 
 async def refused(server: LabServer, path: str, headers: dict[str, str]) -> str:
@@ -83,6 +102,7 @@ def test_a_learners_session_from_start_to_restart(lab_server: LabServer) -> None
     page = alice.get(f"/sessions/{session}/app/80/")
     assert page.status_code == 200 and "Sentiment" in page.text, page.text[:300]
     assert alice.get(f"/sessions/{session}/app/80/style.css").status_code == 200
+    assert asyncio.run(app_echo(server, alice, session, "through the tab")) == "through the tab"
 
     # Check fails before the step's work is done, with what it saw and a hint; then passes.
     headers = {"X-CSRF-Token": csrf_of(alice)}
@@ -175,3 +195,88 @@ def test_learners_cannot_reach_each_others_sessions(lab_server: LabServer) -> No
         ).json()["state"]
         == "ended"
     )
+
+
+def test_a_killercoda_scenario_runs_as_authored(lab_server: LabServer) -> None:
+    server = lab_server
+    learner = server.learner("Kim")
+    session = start_session(learner, course=SCENARIO, lab=SCENARIO)
+    progress = learner.get(f"/api/sessions/{session}").json()["progress"]
+    assert "copying 1 course file(s) into the cluster" in progress
+    assert "running the lab's set-up: background.sh" in progress
+
+    step = learner.get(f"/courses/{SCENARIO}/{SCENARIO}/step1").text
+    assert 'data-action="run"' in step and "kubectl create namespace from-step" in step
+    # The foreground script ran in the learner's first terminal; the asset is in place.
+    asyncio.run(run_in_shell(server, learner, session, "", "foreground-42"))
+    shown = asyncio.run(
+        run_in_shell(
+            server,
+            learner,
+            session,
+            "cat /root/lab/app.yaml; stat -c %A /root/lab/app.yaml; kubectl get ns\r",
+            "from-background",
+        )
+    )
+    assert "kind: ConfigMap  # an asset" in shown and "-rw-r--r--" in shown
+
+    headers = {"X-CSRF-Token": csrf_of(learner)}
+    check = f"/api/sessions/{session}/check/step1"
+    before = learner.post(check, headers=headers).json()
+    assert before["passed"] is False
+    assert before["results"] == [
+        {
+            "name": "verify",
+            "passed": False,
+            "observed": "there is no namespace from-step yet",
+            "hint": "",
+            "seconds": 0.0,
+        }
+    ]
+    asyncio.run(
+        run_in_shell(server, learner, session, "kubectl create namespace from-step\r", "created")
+    )
+    assert learner.post(check, headers=headers).json()["passed"] is True
+    learner.post(f"/api/sessions/{session}/stop", headers=headers)
+
+
+def test_idle_sessions_end_and_a_full_server_says_so(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = tmp_path_factory.mktemp("idle")
+    with running_server(
+        root, pool_size="0", max_sessions="1", idle_minutes="0.3", warn_minutes="0.25"
+    ) as server:
+        alice, bob = server.learner("Alice"), server.learner("Bob")
+        session = start_session(alice)
+        status = alice.get(f"/api/sessions/{session}").json()
+        assert status["progress"][0].startswith("creating cluster lp-")  # no pool: cold
+        (cluster,) = server.clusters()
+
+        full = bob.post(f"/courses/{COURSE}/{LAB}/start", data={"csrf": csrf_of(bob)})
+        assert full.status_code == 503
+        assert "All 1 lab environments on this server are in use." in full.text
+        assert "The next one frees up in at most 1 minute." in full.text
+
+        # Warned before the end; Extend starts the idle time again.
+        time.sleep(4)
+        assert alice.get(f"/api/sessions/{session}").json()["warning"] is True
+        extended = alice.post(
+            f"/api/sessions/{session}/extend", headers={"X-CSRF-Token": csrf_of(alice)}
+        ).json()
+        assert extended["expires_in"] >= 17
+
+        # Left alone, it ends, and its cluster goes with it.
+        deadline = time.monotonic() + 60
+        while alice.get(f"/api/sessions/{session}").json()["state"] != "ended":
+            assert time.monotonic() < deadline, "the idle session was not reaped"
+            time.sleep(1)
+        assert alice.get(f"/api/sessions/{session}").json()["end_reason"] == "idle"
+        deadline = time.monotonic() + 30
+        while cluster in server.clusters() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert cluster not in server.clusters()
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'labplatform_sessions_ended_total{reason="idle"} 1.0' in metrics
+        assert 'labplatform_session_start_seconds_count{source="cold"} 1.0' in metrics
+        assert "labplatform_capacity_refusals_total 1.0" in metrics
