@@ -1,5 +1,7 @@
 """Course server: time from `labplatform serve` to a healthy answer, and
-requests per second for the health endpoint and the catalog page."""
+requests per second for the health endpoint, the catalog page and a lab
+page (a step rendered from Markdown, read from disk on every request, for a
+learner who joined). No clusters: the pool is off."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+
+from labplatform.courses.scaffold import new_course
 
 BIN = Path(sys.executable).parent
 STARTS = 5
@@ -31,7 +35,12 @@ def free_port() -> int:
 
 def start_server(courses: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
-    env = {**os.environ, "LABPLATFORM_COURSES_DIR": str(courses), "LABPLATFORM_DATA_DIR": str(data)}
+    env = {
+        **os.environ,
+        "LABPLATFORM_COURSES_DIR": str(courses),
+        "LABPLATFORM_DATA_DIR": str(data),
+        "LABPLATFORM_POOL_SIZE": "0",
+    }
     began = time.perf_counter()
     proc = subprocess.Popen(
         [str(BIN / "labplatform"), "serve", "--port", str(port)],
@@ -55,11 +64,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-def throughput(url: str) -> float:
+def throughput(url: str, cookies: httpx.Cookies | None = None) -> float:
     per_client = REQUESTS // CLIENTS
 
     def run() -> None:
-        with httpx.Client() as client:
+        with httpx.Client(cookies=cookies) as client:
             for _ in range(per_client):
                 client.get(url).raise_for_status()
 
@@ -74,8 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         courses, data = Path(tmp, "courses"), Path(tmp, "data")
         for i in range(20):
-            (courses / f"course-{i:02d}").mkdir(parents=True)
-            (courses / f"course-{i:02d}" / "course.yaml").write_text(f"title: Course {i}\n")
+            new_course(courses, f"course-{i:02d}")
         starts = []
         for _ in range(STARTS):
             proc, url, seconds = start_server(courses, data)
@@ -92,6 +100,12 @@ def main() -> None:
                 f"({REQUESTS} requests, {CLIENTS} keep-alive clients)"
             )
             print(f"/ (catalog of 20 courses): {throughput(url + '/'):.0f} req/s")
+            joined = httpx.post(
+                f"{url}/join", data={"name": "bench"}, headers={"Origin": url}
+            ).cookies
+            lab = f"{url}/courses/course-00/first-lab/01-look-around"
+            print(f"a lab page, anonymous: {throughput(lab):.0f} req/s")
+            print(f"a lab page, a learner who joined: {throughput(lab, joined):.0f} req/s")
         finally:
             stop(proc)
 

@@ -1,4 +1,9 @@
-"""Finding courses in a folder, whichever format each is written in."""
+"""Finding courses in a folder, whichever format each is written in.
+
+A course is parsed again only when one of its files changed (by size or
+modification time), so authors see every edit on reload while a busy
+catalog costs a few ``stat`` calls rather than a parse of every course.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,32 @@ def is_course(folder: Path) -> bool:
     return (folder / COURSE_FILE).is_file() or (folder / SCENARIO_FILE).is_file()
 
 
+_parsed: dict[Path, tuple[frozenset[tuple[str, int, int]], Course]] = {}
+
+
+def _signature(folder: Path) -> frozenset[tuple[str, int, int]]:
+    found = set()
+    for path in folder.rglob("*"):
+        try:
+            info = path.stat()
+        except OSError:  # removed while we looked: the next request sees the change
+            continue
+        found.add((str(path), info.st_mtime_ns, info.st_size))
+    return frozenset(found)
+
+
 def load(folder: Path) -> Course:
+    """One course folder, parsed again only if a file in it changed since the last time."""
+    signature = _signature(folder)
+    cached = _parsed.get(folder)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    course = _parse(folder)
+    _parsed[folder] = (signature, course)
+    return course
+
+
+def _parse(folder: Path) -> Course:
     """One course folder (native when it has both files), its step texts checked too."""
     course = load_course(folder) if (folder / COURSE_FILE).is_file() else load_scenario(folder)
     for lab in course.labs:

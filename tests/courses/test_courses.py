@@ -149,3 +149,15 @@ def test_new_refuses_bad_names_and_existing_folders(tmp_path: Path) -> None:
     new_course(tmp_path, "mesh")
     with pytest.raises(FileExistsError):
         new_course(tmp_path, "mesh")
+
+
+def test_a_course_is_parsed_again_only_when_a_file_changed(tmp_path: Path) -> None:
+    folder = new_course(tmp_path, "cached")
+    first = load(folder)
+    assert load(folder) is first  # nothing changed: the parsed course is reused
+    step = folder / "first-lab" / "01-look-around.md"
+    step.write_text(step.read_text().replace("title: Look around", "title: Look closer"))
+    assert load(folder).labs[0].steps[0].title == "Look closer"
+    before = load(folder)
+    (folder / "first-lab" / "extra.png").write_bytes(b"\x89PNG")  # a new file counts too
+    assert load(folder) is not before
