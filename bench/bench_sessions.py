@@ -76,7 +76,8 @@ def cold() -> None:
         fits = int(available_mb() / statistics.mean(per_session)) + len(per_session)
         print(
             f"memory per live session:     PSS {statistics.mean(per_session):.0f} MB "
-            f"(min {min(per_session):.0f}, max {max(per_session):.0f}, {len(per_session)} sessions); "
+            f"(min {min(per_session):.0f}, max {max(per_session):.0f}, "
+            f"{len(per_session)} sessions); "
             f"MemAvailable fell {used / len(per_session):.0f} MB per session"
         )
         print(

@@ -146,7 +146,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def main() -> None:
-    for name, source in (("ours (terminals/, uvicorn)", OURS), ("terminado 0.18 (tornado)", TERMINADO)):
+    contenders = (("ours (terminals/, uvicorn)", OURS), ("terminado 0.18 (tornado)", TERMINADO))
+    for name, source in contenders:
         proc, port = server(source)
         try:
             report(name, asyncio.run(measure(f"ws://127.0.0.1:{port}/terminals/bench")))

@@ -50,6 +50,7 @@ def main(config: Path | None) -> None:
 @click.option("--port", type=int, help="Port to listen on (default 8000).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--courses-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--dev", is_flag=True, default=None, help="Reload pages as course files change.")
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -57,11 +58,14 @@ def serve(
     port: int | None,
     data_dir: Path | None,
     courses_dir: Path | None,
+    dev: bool | None,
 ) -> None:
     """Start the course server."""
     from labplatform.app import create_app
 
-    settings = _settings(ctx, host=host, port=port, data_dir=data_dir, courses_dir=courses_dir)
+    settings = _settings(
+        ctx, host=host, port=port, data_dir=data_dir, courses_dir=courses_dir, dev=dev
+    )
     configure_logging(settings.log_format, settings.log_level)
     from labplatform.clusters.embedded.manager import EmbeddedClusters
 

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
         "", description="instructors sign in with it; empty: one is made in data_dir/admin-token"
     )
     secure_cookies: bool = Field(False, description="send cookies over HTTPS only")
+    dev: bool = Field(False, description="authoring: pages reload themselves when a course changes")
     log_format: LogFormat = Field("kv", description="json for machines, kv for people")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

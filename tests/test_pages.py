@@ -65,3 +65,16 @@ def test_course_files_are_served_but_nothing_else(client: TestClient) -> None:
 )
 def test_unknown_pages_are_404(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 404
+
+
+def test_dev_mode_tells_pages_when_a_course_changed(courses_dir: Path) -> None:
+    folder = new_course(courses_dir, "mesh-101")
+    dev = TestClient(create_app(load_settings(courses_dir=courses_dir, dev=True)))
+    assert 'name="dev-version-url"' in dev.get("/").text
+    before = dev.get("/api/dev/version").json()["version"]
+    assert dev.get("/api/dev/version").json()["version"] == before
+    (folder / "first-lab" / "intro.md").write_text("# Welcome, edited\n")
+    assert dev.get("/api/dev/version").json()["version"] != before
+    plain = TestClient(create_app(load_settings(courses_dir=courses_dir)))
+    assert plain.get("/api/dev/version").status_code == 404
+    assert 'name="dev-version-url"' not in plain.get("/").text

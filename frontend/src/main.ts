@@ -18,4 +18,17 @@ document.addEventListener("click", async (event) => {
   window.setTimeout(() => (button.textContent = "Copy"), 1500);
 });
 
+// `labplatform serve --dev`: reload when an author saves a course file.
+const devVersionUrl = document.querySelector<HTMLMetaElement>('meta[name="dev-version-url"]')?.content;
+if (devVersionUrl) {
+  let seen: string | undefined;
+  window.setInterval(async () => {
+    const response = await fetch(devVersionUrl).catch(() => undefined);
+    if (!response?.ok) return;
+    const { version } = (await response.json()) as { version: string };
+    if (seen !== undefined && version !== seen) window.location.reload();
+    seen = version;
+  }, 1000);
+}
+
 document.documentElement.dataset.ready = "true";

@@ -7,6 +7,7 @@ catalog costs a few ``stat`` calls rather than a parse of every course.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from labplatform.courses.killercoda import SCENARIO_FILE, load_scenario
@@ -54,6 +55,14 @@ def _parse(folder: Path) -> Course:
             full = step.path.read_text(encoding="utf-8", errors="replace")
             course.problems.extend(text_problems(step.path, full, folder))
     return course
+
+
+def content_version(root: Path) -> str:
+    """A digest of every course file's name, size and time: it changes when an author saves."""
+    digest = hashlib.sha256()
+    for entry in sorted(_signature(root)) if root.is_dir() else []:
+        digest.update(repr(entry).encode())
+    return digest.hexdigest()[:16]
 
 
 def discover_courses(root: Path) -> list[Course]:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from labplatform.courses.discover import discover_courses
+from labplatform.courses.discover import content_version, discover_courses
 from labplatform.courses.markdown import StepRenderer
 from labplatform.courses.model import Course, Step
 from labplatform.platform import pages, platform_of
@@ -98,6 +98,14 @@ def course_router() -> APIRouter:
             gradable=bool(step.checks or step.verify) and step in lab.steps,
             tabs=lab.tabs or [{"name": "App", "port": 80}],
         )
+
+    @router.get("/api/dev/version")
+    def content_changes(request: Request) -> dict[str, str]:
+        """For ``serve --dev``: pages poll this and reload when an author saves a file."""
+        platform = platform_of(request)
+        if not platform.settings.dev:
+            raise HTTPException(404, "only with serve --dev")
+        return {"version": content_version(platform.courses_dir)}
 
     @router.get("/courses/{slug}/files/{path:path}")
     def course_file(request: Request, slug: str, path: str) -> FileResponse:
