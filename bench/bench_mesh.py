@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from common import free_port
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -45,12 +45,6 @@ SECONDS = 5
 CONNECTIONS = 4
 SERVICES = 100
 PROXIES = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def backend(address: str, version: str) -> int:

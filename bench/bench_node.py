@@ -15,22 +15,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from common import pss_mb
+
 from labplatform.clusters.embedded.manager import EmbeddedClusters
 
 PODS = 10
 CLUSTERS = 10
-
-
-def pss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def shell(clusters: EmbeddedClusters, name: str, *command: str) -> str:

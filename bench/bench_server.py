@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from common import free_port
 
 from labplatform.courses.scaffold import new_course
 
@@ -23,14 +24,6 @@ BIN = Path(sys.executable).parent
 STARTS = 5
 REQUESTS = 2000
 CLIENTS = 4
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(courses: Path, data: Path) -> tuple[subprocess.Popen[bytes], str, float]:

@@ -13,23 +13,12 @@ import statistics
 import time
 from pathlib import Path
 
+from common import pss_mb
 from sessions_server import CourseServer
 
 from labplatform.clusters.embedded.manager import EmbeddedClusters
 
 RUNS = 3
-
-
-def pss_mb(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def available_mb() -> float:

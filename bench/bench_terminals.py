@@ -22,6 +22,7 @@ import textwrap
 import time
 from collections.abc import Awaitable, Callable
 
+from common import free_port
 from websockets.asyncio.client import ClientConnection, connect
 
 KEYS = 2000
@@ -62,12 +63,6 @@ TERMINADO = textwrap.dedent(
     tornado.ioloop.IOLoop.current().start()
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_port(port: int) -> None:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,18 +20,13 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+from common import free_port
 from websockets.asyncio.client import connect
 
 from labplatform.courses.scaffold import new_course
 
 BIN = Path(sys.executable).parent
 COURSE, LAB = "bench", "first-lab"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class CourseServer:

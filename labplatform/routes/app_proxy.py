@@ -13,27 +13,19 @@ under the tab's prefix so they stay inside the tab.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 
-from labkit.wsrelay import relay
+from labkit.httprelay import HOP_BY_HOP, relay
+from labkit.wsrelay import relay as relay_websocket
 from labplatform.clusters.backend import ApiAccess
 
 GATEWAY = ("istio-system", "istio-ingressgateway")
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-# One hop's headers (RFC 9110 7.6.1), and ours: the learner's cookie is not the app's business.
-HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "host", "authorization", "content-length",
-        "cookie", "origin", "referer",
-    }
-)  # fmt: skip
+# The learner's cookie and where their page came from are not the app's business.
+DROPPED = HOP_BY_HOP | {"cookie", "origin", "referer"}
 
 
 def upstream_path(port: int, path: str) -> str:
@@ -68,37 +60,27 @@ class AppProxy:
     async def http(
         self, request: Request, cluster: str, api: ApiAccess, prefix: str, port: int, path: str
     ) -> Response:
-        client = self._client(cluster, api)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        upstream = client.build_request(
-            request.method,
-            upstream_path(port, path),
-            params=request.query_params,
-            headers=headers,
-            content=request.stream(),
-        )
+        def under_prefix(location: str) -> str:
+            absolute_path = location.startswith("/") and not location.startswith("//")
+            return prefix + location if absolute_path else location
+
         try:
-            reply = await client.send(upstream, stream=True)
+            return await relay(
+                request,
+                self._client(cluster, api),
+                upstream_path(port, path),
+                DROPPED,
+                under_prefix,
+            )
         except httpx.HTTPError as exc:
             return PlainTextResponse(
                 f"The app did not answer: {exc}. Is it deployed, and is the gateway routing "
                 f"port {port}?",
                 status_code=502,
             )
-        kept: dict[str, Any] = {
-            k: v for k, v in reply.headers.items() if k.lower() not in HOP_BY_HOP
-        }
-        location = reply.headers.get("location", "")
-        if location.startswith("/") and not location.startswith("//"):
-            kept["location"] = prefix + location
-        return StreamingResponse(
-            reply.aiter_raw(),
-            status_code=reply.status_code,
-            headers=kept,
-            background=BackgroundTask(reply.aclose),
-        )
 
     async def websocket(self, websocket: WebSocket, api: ApiAccess, port: int, path: str) -> None:
         query = websocket.url.query
         url = "wss" + api.server.removeprefix("https") + upstream_path(port, path)
-        await relay(websocket, url + (f"?{query}" if query else ""), api.headers, api.ssl_context())
+        target = url + (f"?{query}" if query else "")
+        await relay_websocket(websocket, target, api.headers, api.ssl_context())

@@ -24,6 +24,7 @@ from fastapi.responses import (
 )
 from sqlalchemy import select
 
+from labplatform.clusters.backend import ClusterError
 from labplatform.identity import COOKIE, CSRF_HEADER, require_same_origin, same_origin
 from labplatform.platform import Platform, pages, platform_of
 from labplatform.sessions.db import CheckRun, LabSession, Learner, StepDone
@@ -175,7 +176,11 @@ def session_router() -> APIRouter:
             return
         name = f"{session.id}/{number}"
         fresh = platform.terminals.get(name) is None
-        argv = platform.backend.shell_command(session.cluster)
+        try:
+            argv = platform.backend.shell_command(session.cluster)
+        except ClusterError as exc:
+            await _refuse(websocket, 503, f"the lab's cluster is not running: {exc}")
+            return
         term = platform.terminals.open(name, argv)
         if fresh and number == 1:
             lab = platform.lookup_lab(session.course, session.lab)

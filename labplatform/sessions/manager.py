@@ -104,12 +104,16 @@ class SessionManager:
     async def recover(self) -> None:
         """Bring the database and the backend back into agreement after a start."""
         present = await asyncio.to_thread(self.backend.names)
+        up = await asyncio.to_thread(lambda: {n for n in present if self.backend.running(n)})
         doomed: set[str] = set()
         restart: list[str] = []
         with self.db.begin() as db:
+            live = set(db.scalars(select(LabSession.id).where(LabSession.state.in_(LIVE))))
             for cluster in db.scalars(select(Cluster)):
-                if cluster.state == "warming" or cluster.name not in present:
-                    doomed.add(cluster.name)  # a pool cluster half made, or gone
+                ownerless = cluster.session_id is not None and cluster.session_id not in live
+                if cluster.state == "warming" or cluster.name not in up or ownerless:
+                    # half made for the pool, stopped, or its session ended before it was deleted
+                    doomed.add(cluster.name)
                     db.delete(cluster)
             for session in db.scalars(select(LabSession).where(LabSession.state.in_(LIVE))):
                 if session.state == "starting":
@@ -117,8 +121,8 @@ class SessionManager:
                         doomed.add(session.cluster)
                         session.cluster = None
                     restart.append(session.id)
-                elif session.cluster not in present:
-                    self._finish(db, session, "failed", "lost", "its cluster was gone at restart")
+                elif session.cluster not in up:
+                    self._finish(db, session, "failed", "lost", "its cluster stopped meanwhile")
             kept = {c.name for c in db.scalars(select(Cluster))}
         orphans = {n for n in present if n.startswith(CLUSTER_PREFIX)} - kept
         for name in sorted(doomed | orphans):

@@ -137,5 +137,5 @@ def test_the_frontend_serves_its_page_and_script(start: Start) -> None:
     index = httpx.get(f"{page.url}/", timeout=10)
     assert index.status_code == 200 and "<title>Sentiment Analysis</title>" in index.text
     script = httpx.get(f"{page.url}/app.js", timeout=10)
-    assert script.status_code == 200 and 'call("/sentiment"' in script.text
+    assert script.status_code == 200 and 'call("sentiment"' in script.text
     assert httpx.get(f"{page.url}/missing.js", timeout=10).status_code == 404

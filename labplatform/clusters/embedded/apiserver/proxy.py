@@ -10,23 +10,14 @@ something outside (the course server opening a learner's app in a tab,
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from labkit.httprelay import relay
 from labplatform.clusters.embedded.apiserver import errors
 from labplatform.clusters.embedded.apiserver.api import Api
 
-# Headers that belong to one hop (RFC 9110 7.6.1), and the caller's credentials for us.
-HOP_BY_HOP = frozenset(
-    {
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "host", "authorization", "content-length",
-    }
-)  # fmt: skip
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
@@ -63,22 +54,7 @@ def target(api: Api, kind: str, namespace: str, name_and_port: str) -> str:
 
 
 async def forward(request: Request, base: str, path: str, client: httpx.AsyncClient) -> Response:
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-    upstream = client.build_request(
-        request.method,
-        f"{base}/{path}",
-        params=request.query_params,
-        headers=headers,
-        content=request.stream(),
-    )
     try:
-        reply = await client.send(upstream, stream=True)
+        return await relay(request, client, f"{base}/{path}")
     except httpx.HTTPError as error:
         raise errors.service_unavailable(f"error trying to reach {base}: {error}") from None
-    kept: dict[str, Any] = {k: v for k, v in reply.headers.items() if k.lower() not in HOP_BY_HOP}
-    return StreamingResponse(
-        reply.aiter_raw(),
-        status_code=reply.status_code,
-        headers=kept,
-        background=BackgroundTask(reply.aclose),
-    )
