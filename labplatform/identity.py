@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
@@ -92,15 +92,16 @@ class Identity:
         with self.db() as db:
             return db.scalars(select(Learner).where(Learner.token_hash == _digest(token))).first()
 
-    def cookie_args(self, token: str) -> dict[str, object]:
-        return {
-            "key": COOKIE,
-            "value": token,
-            "httponly": True,
-            "samesite": "lax",
-            "secure": self.secure_cookies,
-            "max_age": 30 * 24 * 3600,
-        }
+    def set_cookie(self, response: Response, token: str) -> None:
+        """The browser keeps the token a month; scripts cannot read it (HTTP-only)."""
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=30 * 24 * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure_cookies,
+        )
 
     def check_csrf(self, learner: Learner, presented: str) -> None:
         if not presented or not hmac.compare_digest(presented, learner.csrf):

@@ -34,7 +34,7 @@ def join_router() -> APIRouter:
                 request, "join.html", status=400, next=_safe_next(next), error=str(exc), name=name
             )
         response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(**platform.identity.cookie_args(token))  # type: ignore[arg-type]
+        platform.identity.set_cookie(response, token)
         return response
 
     @router.get("/admin/login")
@@ -50,7 +50,7 @@ def join_router() -> APIRouter:
         except JoinError as exc:
             return platform.page(request, "admin_login.html", status=403, error=str(exc))
         response = RedirectResponse("/admin", status_code=303)
-        response.set_cookie(**platform.identity.cookie_args(cookie))  # type: ignore[arg-type]
+        platform.identity.set_cookie(response, cookie)
         return response
 
     @router.post("/logout")

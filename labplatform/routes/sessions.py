@@ -65,7 +65,7 @@ def session_router() -> APIRouter:
             return platform.page(request, "full.html", status=503, message=str(exc))
         response = RedirectResponse(f"/sessions/{session.id}", status_code=303)
         if token is not None:
-            response.set_cookie(**platform.identity.cookie_args(token))  # type: ignore[arg-type]
+            platform.identity.set_cookie(response, token)
         return response
 
     @router.get("/sessions/{session_id}", response_class=HTMLResponse)
