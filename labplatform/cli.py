@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,9 @@ from labplatform.settings import Settings, SettingsError, load_settings
 log = logging.getLogger("labplatform.cli")
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from grader.results import CheckResult
     from labplatform.clusters.embedded.manager import EmbeddedClusters
 
 
@@ -272,6 +276,95 @@ def course_new(ctx: click.Context, name: str, parent: Path | None) -> None:
     click.echo(f"created {folder}; check it with: labplatform course lint {folder}")
 
 
+@course.command("play")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--lab", "lab_names", multiple=True, help="Only this lab (repeatable).")
+@click.option("--keep", is_flag=True, help="Keep each lab's cluster for a look afterwards.")
+@click.pass_context
+def course_play(ctx: click.Context, path: Path, lab_names: tuple[str, ...], keep: bool) -> None:
+    """Play every lab of the course(s) at PATH: each step fails, its solution runs, it passes."""
+    from labplatform.clusters.embedded.backend import EmbeddedBackend
+    from labplatform.courses.discover import discover_courses
+    from labplatform.sessions.play import play
+
+    courses = discover_courses(path)
+    if not courses:
+        raise click.UsageError(f"no course in {path}")
+    broken = [str(p) for c in courses for p in c.problems]
+    if broken:
+        listed = "\n".join(broken)
+        raise click.ClickException(f"the course has problems (see course lint):\n{listed}")
+    labs = [(c, lab) for c in courses for lab in c.labs if not lab_names or lab.slug in lab_names]
+    if not labs:
+        raise click.UsageError(f"no lab called {', '.join(lab_names)} in {path}")
+    backend = EmbeddedBackend(_settings(ctx).data_dir)
+    deviations = 0
+    for course_obj, lab in labs:
+        click.echo(f"\n{course_obj.slug}/{lab.slug}: {lab.title}")
+        began = time.monotonic()
+        click.echo(f"  {'step':<32} {'before':<7} {'solution':<9} {'after':<6} {'time':>7}")
+        for played in play(backend, lab, _progress, keep=keep):
+            before = _verdict(played.before) if played.graded else "-"
+            after = _verdict(played.after) if played.after else "-"
+            solution = played.solution.split(":")[0]
+            click.echo(
+                f"  {played.step.slug:<32} {before:<7} {solution:<9} {after:<6} "
+                f"{played.seconds:>6.1f}s"
+            )
+            if played.deviation:
+                deviations += 1
+                click.echo(f"    ✗ {played.deviation}")
+        click.echo(f"  played in {time.monotonic() - began:.1f} s")
+    if deviations:
+        raise click.ClickException(f"{deviations} step(s) did not play as they should")
+    click.echo(f"\nevery lab played green ({len(labs)} lab(s))")
+
+
+def _verdict(results: Sequence[CheckResult]) -> str:
+    return "PASS" if results and all(r.passed for r in results) else "FAIL"
+
+
+@main.command("grade")
+@click.argument("session_id")
+@click.option("--step", "step_slug", help="Only this step (default: every step).")
+@click.pass_context
+def grade_session(ctx: click.Context, session_id: str, step_slug: str | None) -> None:
+    """Run a learner's checks in their live session now, as an instructor would look."""
+    from labplatform.app import make_backend
+    from labplatform.platform import lookup_lab
+    from labplatform.sessions import db as database
+    from labplatform.sessions.db import LabSession, Learner
+    from labplatform.sessions.grading import check_context, grade
+
+    settings = _settings(ctx)
+    factory = database.connect(settings.effective_database_url)
+    with factory() as db:
+        session = db.get(LabSession, session_id)
+        learner = db.get(Learner, session.learner_id) if session else None
+    database.dispose(factory)
+    if session is None or learner is None:
+        where = settings.effective_database_url
+        raise click.ClickException(f"no session {session_id!r} in {where}")
+    if session.state != "ready" or not session.cluster:
+        raise click.ClickException(f"session {session_id} is {session.state}, not ready")
+    lab = lookup_lab(settings.courses_dir, session.course, session.lab)
+    if lab is None:
+        raise click.ClickException(f"lab {session.course}/{session.lab} is not in the catalog")
+    steps = [s for s in lab.steps if (s.checks or s.verify) and step_slug in (None, s.slug)]
+    if not steps:
+        raise click.UsageError(f"no step with checks called {step_slug!r} in {lab.slug}")
+    click.echo(f"{learner.name}, {session.course}/{session.lab}, cluster {session.cluster}")
+    failed = 0
+    with check_context(make_backend(settings), session.cluster, lab.path) as context:
+        for step in steps:
+            results = grade(step, context, settle=0)
+            failed += not all(r.passed for r in results)
+            click.echo(f"\n{step.slug}: {_verdict(results)}")
+            for result in results:
+                click.echo(f"  {result}")
+    sys.exit(1 if failed else 0)
+
+
 @course.command("check")
 @click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.argument("lab")
@@ -293,14 +386,13 @@ def course_check(
     from kubernetes import config as k8s_config
     from kubernetes.dynamic import DynamicClient
 
-    from grader.checks import parse_check
-    from grader.runner import run_checks
+    from grader.context import CheckContext, local_shell
+    from labplatform.clusters.embedded.backend import EmbeddedBackend
     from labplatform.courses.discover import load
+    from labplatform.sessions.grading import check_context, grade
 
     if (cluster_name is None) == (kubeconfig is None):
         raise click.UsageError("give exactly one of --cluster NAME and --kubeconfig FILE")
-    if cluster_name is not None:
-        kubeconfig = _clusters(ctx).kubeconfig(cluster_name)
     course_obj = load(path)
     found = next((candidate for candidate in course_obj.labs if candidate.slug == lab), None)
     if found is None:
@@ -312,13 +404,17 @@ def course_check(
         raise click.UsageError(
             f"no step {step!r} in lab {lab}; steps: {', '.join(s.slug for s in found.steps)}"
         )
-    if not page.checks:
+    if not page.checks and page.verify is None:
         raise click.ClickException(f"step {step} has no checks")
-    api_client = k8s_config.new_client_from_config(config_file=str(kubeconfig))
-    with api_client:
-        results = run_checks(
-            [parse_check(c) for c in page.checks], DynamicClient(api_client), settle=settle
-        )
+    if cluster_name is not None:  # the cluster's own shell: traffic leaves from its network
+        backend = EmbeddedBackend(_settings(ctx).data_dir)
+        with check_context(backend, cluster_name, found.path) as context:
+            results = grade(page, context, settle)
+    else:
+        assert kubeconfig is not None
+        with k8s_config.new_client_from_config(config_file=str(kubeconfig)) as api_client:
+            context = CheckContext(DynamicClient(api_client), local_shell(kubeconfig), found.path)
+            results = grade(page, context, settle)
     for result in results:
         click.echo(str(result))
     sys.exit(0 if all(r.passed for r in results) else 1)

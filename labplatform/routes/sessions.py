@@ -28,7 +28,7 @@ from labplatform.clusters.backend import ClusterError
 from labplatform.identity import COOKIE, CSRF_HEADER, require_same_origin, same_origin
 from labplatform.platform import Platform, pages, platform_of
 from labplatform.sessions.db import CheckRun, LabSession, Learner, StepDone
-from labplatform.sessions.grading import grade
+from labplatform.sessions.grading import grade_in
 from labplatform.sessions.manager import CapacityError
 from terminals.websocket import serve_terminal
 
@@ -129,7 +129,7 @@ def session_router() -> APIRouter:
         if step is None:
             raise HTTPException(404, f"lab {lab.slug!r} has no step {step_slug!r}")
         platform.sessions.touch(session_id)
-        results = await asyncio.to_thread(grade, step, platform.backend, session.cluster)
+        results = await asyncio.to_thread(grade_in, step, platform.backend, session.cluster)
         passed = bool(results) and all(r.passed for r in results)
         platform.metrics.checks.labels("passed" if passed else "failed").inc()
         with platform.db.begin() as db:

@@ -18,12 +18,9 @@ while the server was down).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import secrets
-import shlex
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,17 +31,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from labplatform.clusters.backend import ClusterBackend, run_script
-from labplatform.courses.model import Asset, Lab
+from labplatform.clusters.backend import ClusterBackend
+from labplatform.courses.model import Lab
 from labplatform.sessions.db import Cluster, LabSession, now
 from labplatform.sessions.metrics import PlatformMetrics
+from labplatform.sessions.setup import prepare
 from terminals.pty import TerminalManager
 
 log = logging.getLogger(__name__)
 
 CLUSTER_PREFIX = "lp-"  # the clusters this server made; others in the data dir are left alone
 LIVE = ("starting", "ready")
-SETUP_TIMEOUT = 300.0
 REAP_INTERVAL = 2.0
 ACTIVITY_WRITE_INTERVAL = 10.0  # seconds between writes of last_activity for one session
 
@@ -288,12 +285,8 @@ class SessionManager:
             lab = self.find_lab(session.course, session.lab)
             if lab is None:
                 raise RuntimeError(f"lab {session.course}/{session.lab} is gone from the catalog")
-            if lab.assets:
-                self._say(session_id, f"copying {len(lab.assets)} course file(s) into the cluster")
-                await self._setup(cluster, "assets", assets_script(lab.assets))
-            for script in lab.setup:
-                self._say(session_id, f"running the lab's set-up: {script.name}")
-                await self._setup(cluster, script.name, script.read_text())
+            say = _from_thread(lambda line: self._say(session_id, line))
+            await asyncio.to_thread(prepare, self.backend, cluster, lab, say)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure reaches the learner's status page
@@ -352,20 +345,7 @@ class SessionManager:
         return name, False
 
     async def _create(self, name: str, say: Callable[[str], None]) -> None:
-        loop = asyncio.get_running_loop()
-
-        def progress(line: str) -> None:  # called on the backend's thread
-            loop.call_soon_threadsafe(say, line)
-
-        await asyncio.to_thread(self.backend.create, name, progress)
-
-    async def _setup(self, cluster: str, name: str, text: str) -> None:
-        result = await asyncio.to_thread(run_script, self.backend, cluster, text, SETUP_TIMEOUT)
-        if result.returncode != 0:
-            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-            raise RuntimeError(
-                f"set-up script {name} exited with {result.returncode}: " + " / ".join(tail)
-            )
+        await asyncio.to_thread(self.backend.create, name, _from_thread(say))
 
     async def _release(self, session_id: str, cluster: str | None) -> None:
         for name in self.terminals.names():
@@ -461,21 +441,14 @@ class SessionManager:
         return max(0.0, (session.expires_at - now()).total_seconds())
 
 
-def assets_script(assets: list[Asset]) -> str:
-    """A bash script that writes each asset where it belongs (base64: any bytes survive)."""
-    lines = ["set -e"]
-    for asset in assets:
-        target = shlex.quote(f"{asset.target.rstrip('/')}/{asset.source.name}")
-        data = base64.b64encode(asset.source.read_bytes()).decode()
-        lines += [
-            f"mkdir -p {shlex.quote(asset.target)}",
-            f"base64 -d > {target} <<'ASSET'",
-            *textwrap.wrap(data, 76),
-            "ASSET",
-        ]
-        if asset.chmod:
-            lines.append(f"chmod {shlex.quote(asset.chmod)} {target}")
-    return "\n".join(lines) + "\n"
+def _from_thread(say: Callable[[str], None]) -> Callable[[str], None]:
+    """A progress callback for a worker thread; ``say`` runs on this event loop."""
+    loop = asyncio.get_running_loop()
+
+    def call(line: str) -> None:
+        loop.call_soon_threadsafe(say, line)
+
+    return call
 
 
 def _live_count(db: DbSession) -> int:

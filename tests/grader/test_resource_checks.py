@@ -11,6 +11,7 @@ import pytest
 from kubernetes.dynamic import DynamicClient
 
 from grader.checks import CheckSpecError, parse_check
+from grader.context import CheckContext, local_shell
 from grader.runner import run_checks
 from labplatform.courses.discover import load
 from labplatform.courses.scaffold import new_course
@@ -41,8 +42,12 @@ SPLIT = {
 }
 
 
+def context_of(cluster: LiveCluster) -> CheckContext:
+    return CheckContext(DynamicClient(cluster.api_client), local_shell(cluster.kubeconfig))
+
+
 def test_a_field_check_reports_what_it_saw(cluster: LiveCluster) -> None:
-    client = DynamicClient(cluster.api_client)
+    client = context_of(cluster)
     check = parse_check(SPLIT)
     (missing,) = run_checks([check], client, settle=0)
     assert not missing.passed
@@ -61,7 +66,7 @@ def test_a_field_check_reports_what_it_saw(cluster: LiveCluster) -> None:
 
 
 def test_absence_and_settling(cluster: LiveCluster) -> None:
-    client = DynamicClient(cluster.api_client)
+    client = context_of(cluster)
     gone = parse_check(
         {
             "check": "resource",
@@ -88,7 +93,23 @@ def test_absence_and_settling(cluster: LiveCluster) -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"check": "traffic"}, "unknown check 'traffic'"),
+        ({"check": "trafic"}, "unknown check 'trafic': the kinds are envoy_stat, metric"),
+        ({"check": "traffic"}, "'expect' in a traffic check takes"),
+        (
+            {"check": "traffic", "url": "http://r", "expect": {"split": {"v1": 80}}},
+            "expecting versions needs 'version'",
+        ),
+        (
+            {
+                "check": "traffic",
+                "url": "http://r",
+                "version": {"json": "v"},
+                "expect": {"split": {"v1": 80, "v2": 10}},
+            },
+            "percentages adding up to 100",
+        ),
+        ({"check": "mtls", "service": "r", "mode": "loose"}, "STRICT or PERMISSIVE"),
+        ({"check": "trace", "services": "a"}, "needs 'services'"),
         ({"check": "resource", "kind": "Pod", "name": "x"}, "a resource check needs 'apiVersion'"),
         (
             {"check": "resource", "apiVersion": "v1", "kind": "Pod", "name": "x", "colour": 1},
@@ -106,7 +127,10 @@ def test_lint_reports_a_bad_check(tmp_path: Path) -> None:
     step = folder / "first-lab" / "02-create-a-namespace.md"
     step.write_text(step.read_text().replace("check: resource", "check: resources"))
     messages = [p.message for p in load(folder).problems]
-    assert messages == ["check 1: unknown check 'resources': this version knows 'resource'"]
+    assert messages == [
+        "check 1: unknown check 'resources': the kinds are envoy_stat, metric, mtls, python, "
+        "resource, trace, traffic, workload"
+    ]
 
 
 def test_course_check_fails_before_the_solution_and_passes_after(
