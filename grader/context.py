@@ -28,10 +28,14 @@ class CheckContext:
     def api_get(self, path: str) -> str:
         """``GET path`` on the cluster's API (``kubectl get --raw``): text, e.g. a proxied page."""
         api = self.client.client
-        response = api.call_api(
-            path, "GET", auth_settings=["BearerToken"], _preload_content=False, _request_timeout=15
+        method, url, headers, body, post = api.param_serialize(
+            method="GET", resource_path=path, auth_settings=["BearerToken"]
         )
-        return str(response[0].data.decode())
+        response = api.call_api(method, url, headers, body, post, _request_timeout=15)
+        response.read()
+        if not 200 <= response.status < 300:
+            raise RuntimeError(f"GET {path}: HTTP {response.status}")
+        return str(response.data.decode())
 
 
 def local_shell(kubeconfig: Path) -> Shell:

@@ -29,9 +29,24 @@ def _literal(address: str) -> bool:
     return host.replace(".", "").isdigit()
 
 
+# Statistics named as Istio's proxies name them. Envoy's default extractor ends a
+# cluster's name at its first dot, which cuts "outbound|80||reviews.default.svc.cluster.local"
+# in two; these keep the whole name, so a metric says which service it is about.
+_ADDRESS = r"(((?:[_.[:digit:]]*|[_\[\]aAbBcCdDeEfF[:digit:]]*))\.)"  # IPv4 or IPv6, then a dot
+STATS_TAGS = [
+    {"tag_name": "cluster_name", "regex": r"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)"},
+    {"tag_name": "tcp_prefix", "regex": r"^tcp\.((.*?)\.)\w+?$"},
+    {"tag_name": "response_code", "regex": r"_rq(_(\d{3}))$"},
+    {"tag_name": "response_code_class", "regex": r"_rq(_(\dxx))$"},
+    {"tag_name": "http_conn_manager_prefix", "regex": r"^http\." + _ADDRESS},
+    {"tag_name": "listener_address", "regex": r"^listener\." + _ADDRESS},
+]  # fmt: skip
+
+
 def bootstrap(node_id: str, cluster: str, pilot: str, admin_port: int) -> dict[str, Any]:
     return {
         "node": {"id": node_id, "cluster": cluster},
+        "stats_config": {"use_all_default_tags": False, "stats_tags": STATS_TAGS},
         "admin": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}
         },
