@@ -1,0 +1,56 @@
+"""`labplatform course play`: every lab in courses/ plays green, and a deviation is caught."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labplatform.courses.discover import discover_courses
+from labplatform.courses.scaffold import new_course
+from tests.helpers import REPO, VENV_BIN
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
+
+
+def play(path: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "labplatform"), "course", "play", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=1100,
+        env={**os.environ, "LABPLATFORM_DATA_DIR": str(data_dir)},
+        check=False,
+    )
+
+
+def clusters_left(data_dir: Path) -> list[str]:
+    root = data_dir / "clusters"
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+def test_every_lab_in_courses_plays_green(tmp_path: Path) -> None:
+    played = play(REPO / "courses", tmp_path)
+    assert played.returncode == 0, played.stdout + played.stderr
+    steps = [s for c in discover_courses(REPO / "courses") for lab in c.labs for s in lab.steps]
+    assert steps, "courses/ has no lab to play"
+    for step in steps:
+        assert re.search(rf"^  {re.escape(step.slug)} +FAIL +ran +PASS ", played.stdout, re.M), (
+            played.stdout
+        )
+    assert "every lab played green" in played.stdout
+    assert clusters_left(tmp_path) == []
+
+
+def test_a_check_that_passes_before_its_solution_fails_the_play(tmp_path: Path) -> None:
+    folder = new_course(tmp_path / "courses", "lazy")
+    step = folder / "first-lab" / "02-create-a-namespace.md"
+    step.write_text(step.read_text().replace("name: demo", "name: default"))  # always there
+    played = play(folder, tmp_path / "data")
+    assert played.returncode == 1
+    assert "✗ its checks passed before its solution ran" in played.stdout
+    assert "1 step(s) did not play as they should" in played.stderr
+    assert clusters_left(tmp_path / "data") == []
