@@ -9,11 +9,18 @@ a private in-memory directory for its key. ``meshctl
 kube-inject`` applies it to manifests offline; the injection webhook to
 pods as they are created. A pod already injected, or annotated
 ``sidecar.istio.io/inject: "false"``, is left alone.
+
+HTTP probes are rewritten as Istio rewrites them: the kubelet asks the
+agent on 15020 (``/app-health/<container>/readyz``), which asks the app on
+loopback. Otherwise, once a namespace is STRICT, the kubelet's plaintext
+probe would be refused by the sidecar and every pod would turn unready.
+``sidecar.istio.io/rewriteAppHTTPProbers: "false"`` keeps the probes as written.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from mesh_runtime.identity import (
@@ -28,6 +35,10 @@ Obj = dict[str, Any]
 PROXY_IMAGE = "labplatform/proxy"
 STATUS_ANNOTATION = "sidecar.istio.io/status"
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
+REWRITE_ANNOTATION = "sidecar.istio.io/rewriteAppHTTPProbers"
+PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
+STATUS_PORT = 15020
+PROBES = {"readinessProbe": "readyz", "livenessProbe": "livez", "startupProbe": "startupz"}
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
 CA_ADDRESS = "istio-citadel.istio-system.svc:15012"
 VOLUMES = [
@@ -94,6 +105,10 @@ def inject_pod_spec(template: Obj, pilot: str) -> Obj:
     injected = copy.deepcopy(template)
     spec = injected.setdefault("spec", {})
     init, proxy = sidecar_containers(pilot)
+    if annotations.get(REWRITE_ANNOTATION) != "false":
+        probers = _rewrite_probes(spec.get("containers") or [])
+        if probers:
+            proxy["env"].append({"name": PROBERS_ENV, "value": json.dumps(probers)})
     spec["initContainers"] = [*(spec.get("initContainers") or []), init]
     spec["containers"] = [*(spec.get("containers") or []), proxy]
     taken = {volume.get("name") for volume in spec.get("volumes") or []}
@@ -106,6 +121,26 @@ def inject_pod_spec(template: Obj, pilot: str) -> Obj:
     labels = injected["metadata"].setdefault("labels", {})
     labels.setdefault("security.istio.io/tlsMode", "istio")
     return injected
+
+
+def _rewrite_probes(containers: list[Obj]) -> dict[str, Obj]:
+    """Point each HTTP probe at the agent; returns what the agent must ask instead, by path."""
+    probers: dict[str, Obj] = {}
+    for container in containers:
+        named = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
+        for field, suffix in PROBES.items():
+            probe: Obj = container.get(field) or {}
+            get = probe.get("httpGet")
+            if not get:
+                continue
+            port = named.get(get.get("port"), get.get("port"))
+            path = f"/app-health/{container['name']}/{suffix}"
+            probers[path] = {
+                "httpGet": {**get, "port": port},
+                "timeoutSeconds": probe.get("timeoutSeconds", 1),
+            }
+            probe["httpGet"] = {"path": path, "port": STATUS_PORT, "scheme": "HTTP"}
+    return probers
 
 
 def inject(obj: Obj, pilot: str) -> Obj:

@@ -4,7 +4,9 @@ Envoy sets a parent-death signal, so the agent stays its parent for as long
 as it runs; it restarts Envoy if it dies (with back-off), reports readiness
 on 15021 (``/healthz/ready``: Envoy's admin ``/ready`` says LIVE), answers
 on its status port 15020 (readiness again, ``/debug/bootstrap`` and
-``/debug/certs``, what ``meshctl proxy-config bootstrap|secret`` show) and serves Envoy's Prometheus
+``/debug/certs``, what ``meshctl proxy-config bootstrap|secret`` show, and
+the app's own probes under ``/app-health/``, asked of the app on loopback
+for the kubelet, as the injector rewrote them) and serves Envoy's Prometheus
 stats on 15090 (``/stats/prometheus``); on SIGTERM it drains the listeners
 before stopping Envoy, so in-flight requests finish. Envoy's own admin
 port stays on loopback, where only the pod reaches it.
@@ -20,6 +22,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -27,11 +30,11 @@ from labkit.envoy import envoy_command, remove_shared_memory
 from mesh_runtime.agent.bootstrap import bootstrap
 from mesh_runtime.agent.certs import CertificateSource, first_credentials, rotate
 from mesh_runtime.identity import SDS_DIRECTORY
+from mesh_runtime.inject import PROBERS_ENV, STATUS_PORT
 
 log = logging.getLogger("mesh_runtime.agent")
 
 ADMIN_PORT = 15000
-STATUS_PORT = 15020
 HEALTH_PORT = 15021
 STATS_PORT = 15090
 READY = {"/healthz/ready": "/ready"}
@@ -73,8 +76,11 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    probers = json.loads(os.environ.get(PROBERS_ENV) or "{}")
     servers = [
-        await asyncio.start_server(_http(admin, routes), "0.0.0.0", port)
+        await asyncio.start_server(
+            _http(admin, routes, probers if port == STATUS_PORT else {}), "0.0.0.0", port
+        )
         for port, routes in ROUTES.items()
     ]
     try:
@@ -124,10 +130,11 @@ async def _supervise(config: Path, admin: httpx.AsyncClient, stopping: asyncio.E
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def _http(admin: httpx.AsyncClient, routes: dict[str, str]) -> Handler:
+def _http(admin: httpx.AsyncClient, routes: dict[str, str], probers: dict[str, Any]) -> Handler:
     """A small HTTP/1.0 responder relaying Envoy's admin paths at the paths ``routes`` names.
 
-    Readiness is Envoy's ``LIVE``; anything else, or no answer, is 503.
+    Readiness is Envoy's ``LIVE``; anything else, or no answer, is 503. A path
+    in ``probers`` is the app's own probe, asked of the app on loopback.
     """
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -135,7 +142,9 @@ def _http(admin: httpx.AsyncClient, routes: dict[str, str]) -> Handler:
             request = await reader.readuntil(b"\r\n\r\n")
             requested = request.split(b" ", 2)[1].decode(errors="replace").split("?")[0]
             admin_path = routes.get(requested)
-            if admin_path is None:
+            if requested in probers:
+                status, body = await _probe_app(probers[requested])
+            elif admin_path is None:
                 status, body = 404, f"no such path {requested}\n"
             else:
                 try:
@@ -156,3 +165,18 @@ def _http(admin: httpx.AsyncClient, routes: dict[str, str]) -> Handler:
         writer.close()
 
     return handle
+
+
+async def _probe_app(prober: dict[str, Any]) -> tuple[int, str]:
+    """The app's HTTP probe, from inside the pod: 200 if it answers 2xx or 3xx, else 503."""
+    get = prober["httpGet"]
+    scheme = str(get.get("scheme") or "HTTP").lower()
+    url = f"{scheme}://127.0.0.1:{get['port']}{get.get('path') or '/'}"
+    headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
+    try:
+        async with httpx.AsyncClient(verify=False, timeout=float(prober["timeoutSeconds"])) as app:
+            reply = await app.get(url, headers=headers)
+    except httpx.HTTPError as error:
+        return 503, f"the app did not answer its probe at {url}: {error}\n"
+    ok = 200 <= reply.status_code < 400
+    return (200 if ok else 503), f"the app answered {reply.status_code} at {url}\n"

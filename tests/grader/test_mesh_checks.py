@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +145,25 @@ def test_a_python_check_from_the_labs_folder(cluster: Cluster, tmp_path: Path) -
         (missing,) = run_checks([parse_check({**spec, "function": "absent"})], context, settle=0)
     assert (result.passed, result.observed) == (True, "2 sa-logic pods")
     assert missing.observed == "checks.py has no absent()"
+
+
+def test_strict_mtls_keeps_pods_ready_and_traffic_flowing(cluster: Cluster) -> None:
+    """The kubelet's probes reach the apps through their agents, so STRICT breaks nothing."""
+    strict = LAB.steps[-1]
+    cluster.sh(strict.solution)
+    mtls = cluster.check(strict.checks[0], settle=10)
+    assert mtls.passed, mtls.observed
+    assert "refused" in mtls.observed or "presents spiffe://" in mtls.observed
+    time.sleep(8)  # several probe periods: an unready pod would show by now
+    ready = cluster.check({"check": "workload", "deployment": "sa-logic-v1", "sidecar": True})
+    assert ready.passed, ready.observed
+    calls = cluster.check(
+        {
+            "check": "traffic",
+            "from": {"deployment": "sleep"},
+            "url": "http://sa-logic/healthz",
+            "requests": 10,
+            "expect": {"status": 200},
+        }
+    )
+    assert calls.passed, calls.observed
