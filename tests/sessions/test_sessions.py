@@ -115,6 +115,12 @@ def test_a_learners_session_from_start_to_restart(lab_server: LabServer) -> None
     after = alice.post(check, headers=headers).json()
     assert after["passed"] is True and after["done"] == ["02-create-a-namespace"]
     assert alice.post(check).status_code == 403  # no CSRF token, no Check
+    # An instructor grades the same session from the command line.
+    graded = server.cli("grade", session)
+    assert graded.returncode == 0, graded.stdout + graded.stderr
+    assert graded.stdout.startswith(f"Alice, {COURSE}/{LAB}, cluster lp-")
+    assert "[PASS] A namespace called demo exists: Namespace demo" in graded.stdout
+    assert "no session 'nope'" in server.cli("grade", "nope").stderr
 
     # kill -9 mid-session, and a cluster nobody owns appears meanwhile.
     server.kill9()
