@@ -55,7 +55,7 @@ function workspace(root: HTMLElement): void {
       tab.setAttribute("role", "tab");
       tab.dataset.pane = pane.id;
       tab.textContent = `Terminal ${number}`;
-      tabs.querySelector<HTMLElement>(`.tab[data-pane="terminal-${number - 1}"]`)!.after(tab);
+      tabs.querySelector<HTMLElement>('[data-action="add-terminal"]')!.before(tab);
     }
     pane.hidden = false;
     mounted = mountTerminal(pane, pane.dataset.terminalUrl!);
@@ -69,8 +69,8 @@ function workspace(root: HTMLElement): void {
     const tab = (event.target as HTMLElement).closest<HTMLElement>(".tab");
     if (!tab) return;
     if (tab.dataset.action === "add-terminal") {
-      const next = terminals.size + 1;
-      if (next > 4) return;
+      const next = [1, 2, 3, 4].find((number) => !terminals.has(number));
+      if (next === undefined) return; // four at most, as the server allows
       terminal(next);
       show(`terminal-${next}`);
     } else if (tab.dataset.pane) {
@@ -82,7 +82,7 @@ function workspace(root: HTMLElement): void {
   root.addEventListener("click", (event) => {
     const target = (event.target as HTMLElement).closest<HTMLElement>('[data-action="run"]');
     if (!target || (event.target as HTMLElement).closest("button.copy")) return;
-    const number = Number(target.dataset.terminal ?? "1");
+    const number = Math.min(Math.max(Number(target.dataset.terminal ?? "1") || 1, 1), 4);
     const code = (target.querySelector("pre code") ?? target).textContent ?? "";
     const mounted = terminal(number);
     show(`terminal-${number}`);

@@ -297,7 +297,7 @@ class SessionManager:
                 if failed is None or failed.state != "starting":
                     return
                 self._finish(db, failed, "failed", "failed", f"could not start: {exc}")
-            await self._release(session_id, failed.cluster)
+            await self._release(session_id, failed.cluster, keep_progress=True)
             return
         with self.db.begin() as db:
             session = db.get(LabSession, session_id)
@@ -347,11 +347,16 @@ class SessionManager:
     async def _create(self, name: str, say: Callable[[str], None]) -> None:
         await asyncio.to_thread(self.backend.create, name, _from_thread(say))
 
-    async def _release(self, session_id: str, cluster: str | None) -> None:
+    async def _release(
+        self, session_id: str, cluster: str | None, keep_progress: bool = False
+    ) -> None:
+        """Close the session's shells and delete its cluster; a failed start keeps its story."""
         for name in self.terminals.names():
             if name.startswith(f"{session_id}/"):
                 await self.terminals.close(name)
         self._last_write.pop(session_id, None)
+        if not keep_progress:
+            self.progress.pop(session_id, None)
         if cluster:
             await self._delete_cluster(cluster)
         self._pool_wakeup.set()

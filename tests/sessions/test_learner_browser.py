@@ -47,6 +47,13 @@ def test_a_learner_works_through_a_lab_in_the_browser(page: Page, lab_server: La
     again.keyboard.type("history | tail -3\n")
     expect(again.locator(TERMINAL)).to_contain_text("kubectl get namespaces", timeout=10_000)
 
+    # A second terminal: another shell in the same cluster, beside the first.
+    again.get_by_role("button", name="+").click()
+    expect(again.get_by_role("tab", name="Terminal 2")).to_be_visible()
+    expect(again.locator("#terminal-2 .xterm-rows")).to_contain_text(
+        re.compile(r"lp-[0-9a-f]+\$"), timeout=30_000
+    )
+
     # The app tab: the sample app's page, served inside the cluster.
     again.get_by_role("tab", name="App").click()
     app = again.frame_locator(".pane.app iframe")
