@@ -35,7 +35,8 @@ def clusters_left(data_dir: Path) -> list[str]:
 def test_every_lab_in_courses_plays_green(tmp_path: Path) -> None:
     played = play(REPO / "courses", tmp_path)
     assert played.returncode == 0, played.stdout + played.stderr
-    steps = [s for c in discover_courses(REPO / "courses") for lab in c.labs for s in lab.steps]
+    labs = [lab for c in discover_courses(REPO / "courses") for lab in c.labs]
+    steps = [s for lab in labs for s in lab.steps if s.checks or s.verify]
     assert steps, "courses/ has no lab to play"
     for step in steps:
         assert re.search(rf"^  {re.escape(step.slug)} +FAIL +ran +PASS ", played.stdout, re.M), (
