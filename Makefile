@@ -12,6 +12,8 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
+# Kept inside the venv, so a venv removed by hand is reinstalled, not trusted.
+PY_STAMP := $(VENV)/.installed
 STATIC_BUILD := labplatform/web/static/build
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -22,7 +24,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: host-packages $(STAMPS)/python $(STAMPS)/frontend ## install what is missing (idempotent)
+setup: host-packages $(PY_STAMP) $(STAMPS)/frontend ## install what is missing (idempotent)
 
 host-packages:
 	@bash scripts/host-packages.sh $(if $(filter test test-fast,$(MAKECMDGOALS)),test,run)
@@ -31,10 +33,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 
-$(STAMPS)/python: pyproject.toml constraints.txt | $(BIN)/python
+$(PY_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	@echo "setup: installing Python packages into $(VENV)"
 	$(BIN)/python -m pip install --quiet --progress-bar off -c constraints.txt -e '.[test]'
-	@mkdir -p $(STAMPS) && touch $@
+	@touch $@
 
 $(STAMPS)/node-modules: frontend/package.json frontend/package-lock.json
 	@echo "setup: npm ci"
@@ -55,7 +57,7 @@ test: setup ## the whole suite, end-to-end tests included
 test-fast: setup ## the suite without the slow end-to-end tests
 	bash scripts/pytest.sh -n 2 -m "not e2e" $(PYTEST_ARGS)
 
-lint: $(STAMPS)/python $(STAMPS)/node-modules ## ruff, mypy and the TypeScript checker
+lint: $(PY_STAMP) $(STAMPS)/node-modules ## ruff, mypy and the TypeScript checker
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
