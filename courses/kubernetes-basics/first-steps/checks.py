@@ -1,7 +1,9 @@
 """The rollout step's check: what `kubectl rollout undo` leaves behind."""
 
+from grader.context import CheckContext
 
-def rolled_back(context):
+
+def rolled_back(context: CheckContext) -> tuple[bool, str]:
     """Passes when hello is at its third revision or later without GREETING: a change, undone."""
     deployments = context.client.resources.get(api_version="apps/v1", kind="Deployment")
     hello = deployments.get(name="hello", namespace="default").to_dict()
