@@ -16,6 +16,9 @@ from pathlib import Path
 
 from kubernetes.dynamic import DynamicClient
 
+from labkit.kubeapi import get_raw
+
+API_TIMEOUT = 15.0
 Shell = Callable[[str, float], tuple[int, str]]  # a bash script, a timeout -> (status, output)
 
 
@@ -27,15 +30,7 @@ class CheckContext:
 
     def api_get(self, path: str) -> str:
         """``GET path`` on the cluster's API (``kubectl get --raw``): text, e.g. a proxied page."""
-        api = self.client.client
-        method, url, headers, body, post = api.param_serialize(
-            method="GET", resource_path=path, auth_settings=["BearerToken"]
-        )
-        response = api.call_api(method, url, headers, body, post, _request_timeout=15)
-        response.read()
-        if not 200 <= response.status < 300:
-            raise RuntimeError(f"GET {path}: HTTP {response.status}")
-        return str(response.data.decode())
+        return get_raw(self.client.client, path, timeout=API_TIMEOUT).decode()
 
 
 def local_shell(kubeconfig: Path) -> Shell:

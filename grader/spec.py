@@ -39,15 +39,7 @@ class Spec:
         return float(value)
 
     def seconds(self, key: str, default: str) -> float:
-        value = self.get(key, default)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        try:
-            return float(parse_duration(str(value)))
-        except ValueError:
-            raise CheckSpecError(
-                f"'{key}' in a {self.kind} check must be a duration like 2s or 500ms"
-            ) from None
+        return seconds(self.get(key, default), f"'{key}' in a {self.kind} check")
 
     def mapping(self, key: str) -> dict[str, Any]:
         value = self.get(key) or {}
@@ -67,3 +59,13 @@ class Spec:
         unknown = sorted(set(self.raw) - self.used)
         if unknown:
             raise CheckSpecError(f"unknown key(s) {', '.join(unknown)} in a {self.kind} check")
+
+
+def seconds(value: Any, what: str) -> float:
+    """A number of seconds, or a duration like ``2s`` or ``500ms``, as seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(parse_duration(str(value)))
+    except ValueError:
+        raise CheckSpecError(f"{what} must be a duration like 2s or 500ms") from None

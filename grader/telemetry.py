@@ -24,10 +24,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Self
 
 from grader.context import CheckContext
 from grader.results import CheckResult
 from grader.spec import CheckSpecError, Spec
+from grader.workload import deployment_pods
 
 MIXER = "/api/v1/namespaces/istio-system/services/istio-mixer"
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
@@ -63,6 +65,18 @@ class _Counted:
         shown = ",".join(f'{k}="{v}"' for k, v in self.labels.items())
         return self.message or f"{self.name}{{{shown}}} is at least {self.least:g}"
 
+    @classmethod
+    def read(cls, spec: Spec, name_key: str, **more: str) -> Self:
+        """The fields every counted check has, from ``spec``, and ``more`` of the kind's own."""
+        return cls(
+            name=spec.text(name_key),
+            labels={str(k): str(v) for k, v in spec.mapping("labels").items()},
+            least=spec.number("min", 1),
+            message=spec.message,
+            hint=spec.hint,
+            **more,
+        )
+
     def judge(self, text: str, where: str) -> CheckResult:
         total, matched = metric_sum(text, self.name, self.labels)
         seen = f"{self.name} sums to {total:g} over {matched} matching series in {where}"
@@ -70,22 +84,11 @@ class _Counted:
         return CheckResult(self.title, passed, seen, "" if passed else self.hint)
 
 
-def _counted(spec: Spec, name_key: str) -> dict[str, object]:
-    return {
-        "name": spec.text(name_key),
-        "labels": {str(k): str(v) for k, v in spec.mapping("labels").items()},
-        "least": spec.number("min", 1),
-        "message": spec.message,
-        "hint": spec.hint,
-    }
-
-
 @dataclass(frozen=True)
 class MetricCheck(_Counted):
     @classmethod
     def parse(cls, spec: Spec) -> MetricCheck:
-        check = cls(**_counted(spec, "name"))  # type: ignore[arg-type]
-        return check
+        return cls.read(spec, "name")
 
     def run(self, context: CheckContext) -> CheckResult:
         return self.judge(context.api_get(f"{MIXER}:42422/proxy/metrics"), "mixer's metrics")
@@ -98,21 +101,17 @@ class EnvoyStatCheck(_Counted):
 
     @classmethod
     def parse(cls, spec: Spec) -> EnvoyStatCheck:
-        check = cls(
-            **_counted(spec, "stat"),  # type: ignore[arg-type]
+        return cls.read(
+            spec,
+            "stat",
             deployment=spec.text("deployment"),
             namespace=spec.text("namespace", "default") or "default",
         )
-        return check
 
     def run(self, context: CheckContext) -> CheckResult:
-        pods = context.client.resources.get(api_version="v1", kind="Pod")
-        found = pods.get(namespace=self.namespace).to_dict()["items"]
+        pods = deployment_pods(context, self.namespace, self.deployment) or []
         mine = [
-            p["metadata"]["name"]
-            for p in found
-            if p["metadata"]["name"].startswith(f"{self.deployment}-")
-            and (p.get("status") or {}).get("phase") == "Running"
+            p["metadata"]["name"] for p in pods if (p.get("status") or {}).get("phase") == "Running"
         ]
         if not mine:
             return CheckResult(self.title, False, f"no running pod of {self.deployment}", self.hint)

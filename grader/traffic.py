@@ -38,7 +38,7 @@ from typing import Any
 from grader.context import CheckContext
 from grader.resource import field_value, missing
 from grader.results import CheckResult
-from grader.spec import CheckSpecError, Spec
+from grader.spec import CheckSpecError, Spec, seconds
 
 MARK = "@@@grader"
 # |z| above this for any version fails a split: a wrong split fails, a right one
@@ -100,7 +100,7 @@ class TrafficCheck:
                 raise CheckSpecError("'expect.split' maps versions to percentages adding up to 100")
         for key in ("slower_than", "faster_than"):
             if key in expect:
-                expect = {**expect, key: Spec({key: expect[key]}, "traffic").seconds(key, "0")}
+                expect = {**expect, key: seconds(expect[key], f"'expect.{key}' in a traffic check")}
         requests = int(spec.number("requests", 20))
         if not 1 <= requests <= 1000:
             raise CheckSpecError("'requests' in a traffic check must be 1 to 1000")
@@ -258,10 +258,10 @@ def parse_replies(output: str) -> list[Reply]:
         parts = line.split()
         if len(parts) < 3:
             break
-        code, seconds, exit_status = parts[0], parts[1], parts[2]
+        code, took, exit_status = parts[0], parts[1], parts[2]
         headers, body = _split_response(head)
         status = int(code) if code.isdigit() and exit_status == "0" else 0
-        replies.append(Reply(status, float(seconds), headers, body))
+        replies.append(Reply(status, float(took), headers, body))
         head = rest
     return replies
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes.dynamic.exceptions import NotFoundError
+
 from grader.context import CheckContext
 from grader.results import CheckResult
 from grader.spec import Spec
 
 SIDECAR = "istio-proxy"
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,10 @@ class WorkloadCheck:
         return self.message or f"{self.deployment} is running{with_sidecar}"
 
     def run(self, context: CheckContext) -> CheckResult:
-        deployments = context.client.resources.get(api_version="apps/v1", kind="Deployment")
-        pods_api = context.client.resources.get(api_version="v1", kind="Pod")
-        found = deployments.get(namespace=self.namespace, field_selector=None).to_dict()
-        deployment = next(
-            (d for d in found["items"] if d["metadata"]["name"] == self.deployment), None
-        )
-        where = f"in namespace {self.namespace}"
-        if deployment is None:
-            seen = f"no Deployment {self.deployment} {where}"
+        pods = deployment_pods(context, self.namespace, self.deployment)
+        if pods is None:
+            seen = f"no Deployment {self.deployment} in namespace {self.namespace}"
             return CheckResult(self.title, False, seen, self.hint)
-        labels = deployment["spec"]["selector"].get("matchLabels", {})
-        selector = ",".join(f"{k}={v}" for k, v in labels.items())
-        pods = pods_api.get(namespace=self.namespace, label_selector=selector).to_dict()["items"]
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         ready = [p for p in live if _ready(p)]
         missing = [p["metadata"]["name"] for p in ready if self.sidecar and not _has_sidecar(p)]
@@ -75,7 +69,21 @@ class WorkloadCheck:
         return CheckResult(self.title, True, seen + suffix)
 
 
-def _ready(pod: dict[str, Any]) -> bool:
+def deployment_pods(context: CheckContext, namespace: str, name: str) -> list[Obj] | None:
+    """The pods a Deployment selects (None when there is no such Deployment)."""
+    deployments = context.client.resources.get(api_version="apps/v1", kind="Deployment")
+    try:
+        deployment = deployments.get(name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return None
+    labels = deployment["spec"]["selector"].get("matchLabels", {})
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    pods = context.client.resources.get(api_version="v1", kind="Pod")
+    items: list[Obj] = pods.get(namespace=namespace, label_selector=selector).to_dict()["items"]
+    return items
+
+
+def _ready(pod: Obj) -> bool:
     status = pod.get("status") or {}
     conditions = status.get("conditions") or []
     return status.get("phase") == "Running" and any(
@@ -83,5 +91,5 @@ def _ready(pod: dict[str, Any]) -> bool:
     )
 
 
-def _has_sidecar(pod: dict[str, Any]) -> bool:
+def _has_sidecar(pod: Obj) -> bool:
     return any(c.get("name") == SIDECAR for c in pod["spec"].get("containers", []))

@@ -94,11 +94,18 @@ def create_app(settings: Settings, backend: ClusterBackend | None = None) -> Fas
         warn_minutes=settings.warn_minutes,
         max_minutes=settings.max_minutes,
     )
+    proxy = AppProxy()
     sessions = SessionManager(
-        db, backend, limits, terminals, metrics, functools.partial(lookup_lab, settings.courses_dir)
+        db,
+        backend,
+        limits,
+        terminals,
+        metrics,
+        functools.partial(lookup_lab, settings.courses_dir),
+        proxy.forget,
     )
     platform_ = Platform(
-        settings, db, identity, backend, sessions, terminals, AppProxy(), metrics, templates
+        settings, db, identity, backend, sessions, terminals, proxy, metrics, templates
     )
 
     @contextlib.asynccontextmanager

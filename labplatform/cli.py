@@ -283,7 +283,7 @@ def course_new(ctx: click.Context, name: str, parent: Path | None) -> None:
 @click.pass_context
 def course_play(ctx: click.Context, path: Path, lab_names: tuple[str, ...], keep: bool) -> None:
     """Play every lab of the course(s) at PATH: each step fails, its solution runs, it passes."""
-    from labplatform.clusters.embedded.backend import EmbeddedBackend
+    from labplatform.app import make_backend
     from labplatform.courses.discover import discover_courses
     from labplatform.sessions.play import play
 
@@ -297,7 +297,7 @@ def course_play(ctx: click.Context, path: Path, lab_names: tuple[str, ...], keep
     labs = [(c, lab) for c in courses for lab in c.labs if not lab_names or lab.slug in lab_names]
     if not labs:
         raise click.UsageError(f"no lab called {', '.join(lab_names)} in {path}")
-    backend = EmbeddedBackend(_settings(ctx).data_dir)
+    backend = make_backend(_settings(ctx))
     deviations = 0
     for course_obj, lab in labs:
         click.echo(f"\n{course_obj.slug}/{lab.slug}: {lab.title}")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 
 from labplatform.sessions.db import Learner
 
@@ -78,12 +79,12 @@ class Identity:
             db.add(learner)
         return learner, token
 
-    def current(self, request: Request) -> Learner | None:
-        """The learner the request's cookie names, if any (cached on the request)."""
-        if "learner" in request.scope:
-            return request.scope["learner"]  # type: ignore[no-any-return]
-        learner = self.from_token(request.cookies.get(COOKIE, ""))
-        request.scope["learner"] = learner
+    def current(self, connection: HTTPConnection) -> Learner | None:
+        """The learner a request's or websocket's cookie names, if any (cached on it)."""
+        if "learner" in connection.scope:
+            return connection.scope["learner"]  # type: ignore[no-any-return]
+        learner = self.from_token(connection.cookies.get(COOKIE, ""))
+        connection.scope["learner"] = learner
         return learner
 
     def from_token(self, token: str) -> Learner | None:

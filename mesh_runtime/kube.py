@@ -18,8 +18,9 @@ from typing import Any
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes import watch as k8s_watch
-from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
+
+from labkit import kubeapi
 
 Obj = dict[str, Any]
 FIELD_MANAGER = "meshctl"
@@ -57,14 +58,7 @@ def apply(client: k8s.ApiClient, documents: Iterable[Obj]) -> list[str]:
 
 def get_raw(client: k8s.ApiClient, path: str) -> Any:
     """``kubectl get --raw PATH``, the body parsed as JSON."""
-    method, url, headers, body, post = client.param_serialize(
-        method="GET", resource_path=path, auth_settings=["BearerToken"]
-    )
-    response = client.call_api(method, url, headers, body, post)
-    response.read()
-    if not 200 <= response.status < 300:
-        raise ApiException(http_resp=response)
-    return json.loads(response.data)
+    return json.loads(kubeapi.get_raw(client, path))
 
 
 def watch(lister: Callable[..., Any], on_set: Callable[[Obj], None],

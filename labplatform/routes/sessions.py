@@ -23,9 +23,10 @@ from fastapi.responses import (
     Response,
 )
 from sqlalchemy import select
+from starlette.requests import HTTPConnection
 
 from labplatform.clusters.backend import ClusterError
-from labplatform.identity import COOKIE, CSRF_HEADER, require_same_origin, same_origin
+from labplatform.identity import CSRF_HEADER, require_same_origin, same_origin
 from labplatform.platform import Platform, pages, platform_of
 from labplatform.sessions.db import CheckRun, LabSession, Learner, StepDone
 from labplatform.sessions.grading import grade_in
@@ -35,6 +36,7 @@ from terminals.websocket import serve_terminal
 log = logging.getLogger(__name__)
 
 MAX_TERMINALS = 4
+NOT_YOURS = "no such session (or not yours)"
 
 
 def session_router() -> APIRouter:
@@ -253,13 +255,21 @@ def _describe(platform: Platform, session: LabSession) -> dict[str, Any]:
     }
 
 
-def _own(request: Request, session_id: str) -> tuple[Learner, LabSession]:
-    platform = platform_of(request)
-    learner = platform.identity.current(request)
+def _owned(connection: HTTPConnection, session_id: str) -> tuple[Learner, LabSession] | None:
+    """The session and its learner, if the cookie on ``connection`` is that learner's."""
+    platform: Platform = connection.app.state.platform
+    learner = platform.identity.current(connection)
     session = platform.sessions.get(session_id)
     if learner is None or session is None or session.learner_id != learner.id:
-        raise HTTPException(404, "no such session (or not yours)")
+        return None
     return learner, session
+
+
+def _own(request: Request, session_id: str) -> tuple[Learner, LabSession]:
+    owned = _owned(request, session_id)
+    if owned is None:
+        raise HTTPException(404, NOT_YOURS)
+    return owned
 
 
 def _changing(request: Request, session_id: str) -> tuple[Learner, LabSession]:
@@ -276,13 +286,12 @@ async def _own_websocket(websocket: WebSocket, session_id: str) -> LabSession | 
     if not same_origin(websocket.headers, websocket.url.scheme):
         await _refuse(websocket, 403, "cross-site websocket refused")
         return None
-    learner = platform.identity.from_token(websocket.cookies.get(COOKIE, ""))
-    session = platform.sessions.get(session_id)
-    if learner is None or session is None or session.learner_id != learner.id:
-        await _refuse(websocket, 404, "no such session (or not yours)")
+    owned = _owned(websocket, session_id)
+    if owned is None:
+        await _refuse(websocket, 404, NOT_YOURS)
         return None
     platform.sessions.touch(session_id)
-    return session
+    return owned[1]
 
 
 async def _refuse(websocket: WebSocket, status: int, reason: str) -> None:

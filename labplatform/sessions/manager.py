@@ -22,7 +22,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -70,6 +70,7 @@ class SessionManager:
         terminals: TerminalManager,
         metrics: PlatformMetrics,
         find_lab: Callable[[str, str], Lab | None],
+        forget_cluster: Callable[[str], Awaitable[None]],
     ) -> None:
         self.db = db
         self.backend = backend
@@ -77,6 +78,7 @@ class SessionManager:
         self.terminals = terminals
         self.metrics = metrics
         self.find_lab = find_lab  # courses are read from disk, so a restart finds the same labs
+        self.forget_cluster = forget_cluster  # what the server keeps per cluster (app tab clients)
         self.progress: dict[str, list[str]] = {}  # session id -> lines shown while it starts
         self._tasks: set[asyncio.Task[None]] = set()
         self._pool_wakeup = asyncio.Event()
@@ -370,6 +372,7 @@ class SessionManager:
             return
         with self.db.begin() as db:
             db.execute(delete(Cluster).where(Cluster.name == name))
+        await self.forget_cluster(name)
 
     def _finish(
         self, db: DbSession, session: LabSession, state: str, reason: str, message: str

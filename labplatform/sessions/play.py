@@ -10,13 +10,13 @@ or not. Any deviation makes the play fail, with what the checks saw.
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from grader.context import CheckContext
 from grader.results import CheckResult
-from labplatform.clusters.backend import ClusterBackend, Progress, run_script
+from labplatform.clusters.backend import ClusterBackend, Progress
 from labplatform.courses.model import Lab, Step
 from labplatform.sessions.grading import check_context, grade
 from labplatform.sessions.setup import prepare
@@ -70,7 +70,7 @@ def play(
                 if played.graded:
                     played.before = grade(step, context, settle=0)
                 if step.solution:
-                    played.solution = _solve(backend, cluster, step.solution)
+                    played.solution = _solve(context, step.solution)
                 if played.graded and not played.solution.startswith("failed"):
                     played.after = grade(step, context, settle=SETTLE_AFTER)
                 played.seconds = time.monotonic() - began
@@ -82,12 +82,10 @@ def play(
             backend.delete(cluster)
 
 
-def _solve(backend: ClusterBackend, cluster: str, solution: str) -> str:
-    try:
-        done = run_script(backend, cluster, solution, SOLUTION_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return f"failed: ran over {SOLUTION_TIMEOUT:.0f} s"
-    if done.returncode != 0:
-        tail = " / ".join((done.stdout + done.stderr).strip().splitlines()[-3:])
-        return f"failed: exit {done.returncode}: {tail}"
+def _solve(context: CheckContext, solution: str) -> str:
+    """Run a step's solution where the learner's shell runs: "ran", or why it failed."""
+    status, output = context.shell(solution, SOLUTION_TIMEOUT)
+    if status != 0:
+        tail = " / ".join(output.strip().splitlines()[-3:])
+        return f"failed: exit {status}: {tail}"
     return "ran"
