@@ -1,6 +1,6 @@
 // Entry point of the lab page, the session status page and the dashboard.
 // Each part looks for its own markup, so one bundle serves all three.
-import { mountTerminal, type MountedTerminal } from "./terminal";
+import { mountTerminal, type MountedTerminal, type ShellEvent } from "./terminal";
 
 const csrf = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? "";
 
@@ -16,6 +16,38 @@ function formatSeconds(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
+// -- click-to-run blocks' state: running, then done or failed -----------------
+
+/** The blocks typed into one terminal, oldest first, each resolved when bash has read all its lines. */
+class RunningBlocks {
+  private queue: { element: HTMLElement; prompts: number }[] = [];
+  private status: number | null = null;
+
+  add(element: HTMLElement, prompts: number): void {
+    element.dataset.state = "running";
+    element.removeAttribute("data-exit-status");
+    this.queue.push({ element, prompts });
+  }
+
+  handle(event: ShellEvent): void {
+    if (event.kind === "replay") {
+      // Marks replayed from the old screen say nothing about these blocks.
+      for (const { element } of this.queue) delete element.dataset.state;
+      this.queue = [];
+    } else if (event.kind === "finished") {
+      this.status = event.status;
+    } else {
+      const head = this.queue[0];
+      if (!head || --head.prompts > 0) return;
+      this.queue.shift();
+      const failed = event.kind === "prompt" && this.status !== null && this.status !== 0;
+      head.element.dataset.state = failed ? "failed" : "done";
+      if (failed) head.element.dataset.exitStatus = String(this.status);
+      head.element.title = failed ? `Ran; it exited with status ${this.status}` : "Ran";
+    }
+  }
+}
+
 // -- the workspace: terminals, app tabs, click-to-run, Check, countdown ------
 
 function workspace(root: HTMLElement): void {
@@ -23,6 +55,7 @@ function workspace(root: HTMLElement): void {
   const panes = root.querySelector<HTMLElement>(".panes")!;
   const tabs = root.querySelector<HTMLElement>(".tabs")!;
   const terminals = new Map<number, MountedTerminal>();
+  const running = new Map<number, RunningBlocks>();
 
   const show = (id: string) => {
     for (const pane of panes.querySelectorAll<HTMLElement>(".pane")) pane.hidden = pane.id !== id;
@@ -59,6 +92,9 @@ function workspace(root: HTMLElement): void {
     }
     pane.hidden = false;
     mounted = mountTerminal(pane, pane.dataset.terminalUrl!);
+    const blocks = new RunningBlocks();
+    mounted.onShellEvent((event) => blocks.handle(event));
+    running.set(number, blocks);
     terminals.set(number, mounted);
     return mounted;
   };
@@ -89,9 +125,14 @@ function workspace(root: HTMLElement): void {
     let text = code.replace(/\n$/, "");
     if (target.hasAttribute("data-ctrl-seq")) text = ctrlSequence(text);
     else if (target.dataset.newline !== "false") text += "\r";
-    if (target.hasAttribute("data-interrupt")) mounted.send("\x03");
-    mounted.send(text.replace(/\n/g, "\r"));
+    const interrupt = target.hasAttribute("data-interrupt");
+    if (interrupt) mounted.send("\x03");
+    text = text.replace(/\n/g, "\r");
+    mounted.send(text);
     target.classList.add("ran");
+    // Each line typed gets a prompt back once bash has read it (Ctrl-C one more).
+    const lines = (text.match(/\r/g) ?? []).length + (interrupt ? 1 : 0);
+    if (lines > 0) running.get(number)!.add(target, lines);
   });
 
   // Check.

@@ -17,10 +17,19 @@ type ServerFrame =
 const KEEPALIVE_MS = 25_000;
 const MAX_BACKOFF_MS = 10_000;
 
+/** What the shell's OSC 133 marks say (see shell_prompt in labplatform/clusters/backend.py). */
+export type ShellEvent =
+  | { kind: "prompt" } // the main prompt: bash waits for a new command
+  | { kind: "continuation" } // the secondary prompt: bash waits for more of one
+  | { kind: "finished"; status: number } // a command ended with this exit status
+  | { kind: "replay" }; // the connection was reopened: marks from the replayed screen follow
+
 export interface MountedTerminal {
   terminal: Terminal;
   /** Type `text` as if the learner had (click-to-run uses this). */
   send(text: string): void;
+  /** Call `listener` with each shell-integration mark as it arrives. */
+  onShellEvent(listener: (event: ShellEvent) => void): void;
   dispose(): void;
 }
 
@@ -45,6 +54,15 @@ export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
     return true;
   });
 
+  const listeners: ((event: ShellEvent) => void)[] = [];
+  const emit = (event: ShellEvent) => listeners.forEach((listener) => listener(event));
+  terminal.parser.registerOscHandler(133, (data) => {
+    const [mark, detail] = data.split(";");
+    if (mark === "A") emit({ kind: detail === "k=s" ? "continuation" : "prompt" });
+    else if (mark === "D") emit({ kind: "finished", status: Number(detail ?? 0) });
+    return true;
+  });
+
   let socket: WebSocket | null = null;
   let backoff = 500;
   let ended = false;
@@ -61,6 +79,7 @@ export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
       backoff = 500;
       host.classList.remove("disconnected");
       terminal.reset(); // the server replays the screen
+      emit({ kind: "replay" });
       frame(["set_size", terminal.rows, terminal.cols]);
     });
     socket.addEventListener("message", (event: MessageEvent<string>) => {
@@ -90,6 +109,7 @@ export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
   return {
     terminal,
     send: (text: string) => frame(["stdin", text]),
+    onShellEvent: (listener) => listeners.push(listener),
     dispose() {
       disposed = true;
       window.clearInterval(keepalive);

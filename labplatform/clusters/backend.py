@@ -20,6 +20,22 @@ from typing import Protocol
 Progress = Callable[[str], None]
 
 
+def shell_prompt(name: str) -> dict[str, str]:
+    """The environment that gives a learner's bash its prompt, with shell-integration marks.
+
+    Each prompt carries an OSC 133 mark, as terminals with shell integration
+    expect: ``D;<status>`` when a command has finished, ``A`` before the main
+    prompt and ``A;k=s`` before a continuation prompt. Every line bash reads
+    is followed by exactly one of the two prompts, so the browser knows when
+    the lines a click-to-run block typed have all run, and with what status.
+    """
+    return {
+        "PS1": rf"\[\e]133;A\a\]{name}$ ",
+        "PS2": r"\[\e]133;A;k=s\a\]> ",
+        "PROMPT_COMMAND": r"printf '\e]133;D;%s\a' $?",
+    }
+
+
 class ClusterError(RuntimeError):
     """A cluster operation failed; the message says what to do."""
 

@@ -112,6 +112,30 @@ def _attach_inline_actions(state: StateCore) -> None:
                     after.content = after.content[match.end() :]
 
 
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    md.enable("table")
+    md.use(front_matter_plugin).use(admon_plugin)
+    md.core.ruler.push("step_actions", _attach_inline_actions)
+    return md
+
+
+def runnable_blocks(text: str) -> list[str]:
+    """The commands a learner runs by clicking through ``text``, in reading order.
+
+    Only blocks that type whole lines count: a ``no-newline`` or
+    ``ctrl-seq`` block needs a person at the keyboard.
+    """
+    commands = []
+    for token in _parser().parse(_move_closing_actions(text)):
+        inline = [c for c in token.children or [] if c.type == "code_inline"]
+        for code in [token] if token.type == "fence" else inline:
+            action = _fence_action(code.info)[0] if code.type == "fence" else code.meta.get("action")
+            if action and action.kind == "run" and action.newline and not action.ctrl_seq:
+                commands.append(code.content.rstrip("\n"))
+    return commands
+
+
 class StepRenderer:
     """Renders step Markdown for one lab; URLs come from the caller, who knows the routes."""
 
@@ -120,10 +144,7 @@ class StepRenderer:
     ) -> None:
         self.asset_url = asset_url
         self.traffic_url = traffic_url
-        md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
-        md.enable("table")
-        md.use(front_matter_plugin).use(admon_plugin)
-        md.core.ruler.push("step_actions", _attach_inline_actions)
+        md = _parser()
         md.add_render_rule("code_inline", _code_inline)
         md.add_render_rule("fence", _fence)
         md.add_render_rule("image", _image)
@@ -149,16 +170,20 @@ def _code_inline(
     return f'<code class="action" {action.attributes()} tabindex="0">{content}</code>'
 
 
+def _fence_action(info: str) -> tuple[Action | None, str]:
+    """A fence's action (moved into its info string) and the info string without it."""
+    info = info.strip()
+    marker = re.search(r"\{\{[^}]*\}\}", info)
+    if marker is None:
+        return None, info
+    return Action.parse(marker.group(0)), (info[: marker.start()] + info[marker.end() :]).strip()
+
+
 def _fence(
     renderer: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
     token = tokens[idx]
-    info = token.info.strip()
-    action = None
-    marker = re.search(r"\{\{[^}]*\}\}", info)
-    if marker:
-        action = Action.parse(marker.group(0))
-        info = (info[: marker.start()] + info[marker.end() :]).strip()
+    action, info = _fence_action(token.info)
     marks: list[int] = []
     line_marks = _LINE_MARKS.search(info)
     if line_marks:

@@ -5,16 +5,27 @@
     mesh-101/
       course.yaml          title, description, labs: [routing, ...] (default: every lab folder)
       routing/
-        lab.yaml           title, description, difficulty, time (minutes), setup, tabs, steps
+        lab.yaml           title, description, difficulty, time (minutes), setup, files,
+                           tabs, steps
         intro.md           optional
         01-subsets.md      steps, in name order unless lab.yaml lists them
         finish.md          optional
 
+``setup`` names a script, or a list of them, run in the cluster before the
+learner arrives. ``files`` lists course files or folders (paths from the lab
+folder, inside the course) copied into the learner's home first, so set-up
+scripts and the learner's commands can use them: ``files: [../manifests]``
+gives ``~/manifests/``; ``{from: ../manifests, to: /srv}`` puts it elsewhere.
+
 A step's front matter may set ``title``, ``checks``, ``hints`` and ``solution``.
+Without a ``solution``, a step's click-to-run blocks, in order, are its
+solution: ``course play`` runs them, so a lab that plays green can be
+followed by clicking through its text.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +37,14 @@ from labplatform.courses.files import (
     read_yaml,
     split_front_matter,
 )
-from labplatform.courses.model import Course, Lab, Step
+from labplatform.courses.markdown import runnable_blocks
+from labplatform.courses.model import Asset, Course, Lab, Step
 
 COURSE_FILE = "course.yaml"
 LAB_FILE = "lab.yaml"
 COURSE_KEYS = {"title", "description", "labs"}
-LAB_KEYS = {"title", "description", "difficulty", "time", "setup", "tabs", "steps"}
+LAB_KEYS = {"title", "description", "difficulty", "time", "setup", "files", "tabs", "steps"}
+HOME = "/root"  # the learner's home in every backend's shell
 STEP_KEYS = {"title", "checks", "hints", "solution"}
 DIFFICULTIES = ("beginner", "intermediate", "advanced")
 SPECIAL_PAGES = ("intro.md", "finish.md")
@@ -95,8 +108,10 @@ def _load_lab(folder: Path, problems: Problems) -> Lab:
             f"time is minutes, a positive whole number, not {minutes!r}",
         )
     lab.minutes = minutes if isinstance(minutes, int) else None
-    if data.get("setup") is not None:
-        lab.setup = [_existing(folder, data["setup"], path, text, "setup", problems)]
+    setup = data.get("setup")
+    for name in setup if isinstance(setup, list) else [] if setup is None else [setup]:
+        lab.setup.append(_existing(folder, name, path, text, "setup", problems))
+    lab.assets = _files(folder, path, text, data.get("files"), problems)
     lab.tabs = _tabs(path, text, data.get("tabs"), problems)
     listed = data.get("steps")
     if listed is None:
@@ -142,15 +157,12 @@ def _load_step(path: Path, problems: Problems) -> Step | None:
     if not isinstance(hints, list):
         problems.add(path, line_of(text, "hints"), "'hints' must be a list of strings")
         hints = []
-    return Step(
-        path.stem,
-        str(title),
-        path,
-        body,
-        checks,
-        [str(h) for h in hints],
-        str(meta.get("solution") or ""),
-    )
+    solution = str(meta.get("solution") or "") or "\n".join(runnable_blocks(body))
+    if checks and not solution:
+        problems.add(
+            path, 1, "this step has checks but nothing to run: add click-to-run blocks or a solution"
+        )
+    return Step(path.stem, str(title), path, body, checks, [str(h) for h in hints], solution)
 
 
 def _first_heading(body: str) -> str:
@@ -193,6 +205,35 @@ def _existing(folder: Path, name: Any, path: Path, text: str, key: str, problems
     if not script.is_file():
         problems.add(path, line_of(text, key), f"{key}: {name} does not exist in {folder.name}/")
     return script
+
+
+def _files(folder: Path, path: Path, text: str, files: Any, problems: Problems) -> list[Asset]:
+    """The course files ``files`` names, each with the folder it is copied to."""
+    if files is None:
+        return []
+    course = folder.parent
+    found: list[Asset] = []
+    for entry in files if isinstance(files, list) else [files]:
+        source, target = (entry, HOME) if isinstance(entry, str) else (None, None)
+        if isinstance(entry, dict) and isinstance(entry.get("from"), str):
+            source, target = entry["from"], str(entry.get("to") or HOME)
+        if source is None or target is None:
+            problems.add(
+                path, line_of(text, "files"), f"each file is a path or {{from, to}}, got {entry!r}"
+            )
+            continue
+        where = Path(os.path.normpath(folder / source))
+        if not where.is_relative_to(course):
+            problems.add(path, line_of(text, "files"), f"files: {source} is outside the course")
+        elif where.is_file():
+            found.append(Asset(where, target))
+        elif where.is_dir():
+            for parent, _, names in sorted(os.walk(where, followlinks=True)):
+                inside = Path(parent).relative_to(where.parent)
+                found += [Asset(Path(parent) / n, f"{target}/{inside}") for n in sorted(names)]
+        else:
+            problems.add(path, line_of(text, "files"), f"files: {source} does not exist")
+    return found
 
 
 def _tabs(path: Path, text: str, tabs: Any, problems: Problems) -> list[dict[str, Any]]:

@@ -48,8 +48,8 @@ def test_problems_name_file_and_line(tmp_path: Path) -> None:
     write(lab / "02-create-a-namespace.md", "---\nchecks: nope\ncolour: red\n---\n# Two\n")
     problems = [str(p).replace(str(folder) + "/", "") for p in load(folder).problems]
     assert problems == [
-        "first-lab/lab.yaml:5: unknown key 'snacks' (known: description, difficulty, setup, "
-        "steps, tabs, time, title)",
+        "first-lab/lab.yaml:5: unknown key 'snacks' (known: description, difficulty, files, "
+        "setup, steps, tabs, time, title)",
         "first-lab/lab.yaml:2: difficulty must be one of beginner, intermediate, advanced, "
         "not 'expert'",
         "first-lab/lab.yaml:3: time is minutes, a positive whole number, not 'soon'",
@@ -58,6 +58,64 @@ def test_problems_name_file_and_line(tmp_path: Path) -> None:
         "first-lab/02-create-a-namespace.md:3: unknown front matter key 'colour' (known: checks, "
         "hints, solution, title)",
         "first-lab/02-create-a-namespace.md:2: 'checks' must be a list of mappings",
+    ]
+
+
+def test_lab_files_set_up_scripts_and_solutions_from_the_text(tmp_path: Path) -> None:
+    folder = new_course(tmp_path, "shared")
+    write(folder / "manifests" / "app" / "web.yaml", "kind: Service\n")
+    write(folder / "manifests" / "readme.txt", "the app\n")
+    write(folder / "scripts" / "base.sh", "true\n")
+    lab = folder / "first-lab"
+    write(lab / "extra.sh", "true\n")
+    write(lab / "token.jwt", "abc\n")
+    write(
+        lab / "lab.yaml",
+        "title: Lab\nsetup: [../scripts/base.sh, extra.sh]\n"
+        "files: [../manifests, {from: token.jwt, to: /root/auth}]\n",
+    )
+    step = lab / "02-create-a-namespace.md"
+    write(
+        step,
+        "---\nchecks: [{check: resource, apiVersion: v1, kind: Namespace, name: demo}]\n---\n"
+        "See `kubectl get ns`{{exec}}, type `k`{{exec no-newline}}, copy `x`{{copy}}.\n\n"
+        "```bash\nkubectl create namespace demo\nkubectl get ns demo\n```{{exec T2}}\n",
+    )
+    course = load(folder)
+    assert course.problems == []
+    (loaded,) = course.labs
+    assert [p.relative_to(folder).as_posix() for p in loaded.setup] == [
+        "first-lab/../scripts/base.sh",
+        "first-lab/extra.sh",
+    ]
+    assert [(a.source.relative_to(folder).as_posix(), a.target) for a in loaded.assets] == [
+        ("manifests/readme.txt", "/root/manifests"),
+        ("manifests/app/web.yaml", "/root/manifests/app"),
+        ("first-lab/token.jwt", "/root/auth"),
+    ]
+    # No solution in the front matter: the blocks a learner clicks are the solution.
+    assert loaded.steps[1].solution == (
+        "kubectl get ns\nkubectl create namespace demo\nkubectl get ns demo"
+    )
+
+
+def test_lab_files_must_exist_inside_the_course_and_checks_need_something_to_run(
+    tmp_path: Path,
+) -> None:
+    folder = new_course(tmp_path, "leaky")
+    lab = folder / "first-lab"
+    write(lab / "lab.yaml", "title: Lab\nfiles: [../../outside, nowhere.yaml, {to: /x}]\n")
+    write(
+        lab / "02-create-a-namespace.md",
+        "---\nchecks: [{check: resource, apiVersion: v1, kind: Namespace, name: demo}]\n---\nRead only.\n",
+    )
+    problems = [str(p).replace(str(folder) + "/", "") for p in load(folder).problems]
+    assert problems == [
+        "first-lab/lab.yaml:2: files: ../../outside is outside the course",
+        "first-lab/lab.yaml:2: files: nowhere.yaml does not exist",
+        "first-lab/lab.yaml:2: each file is a path or {from, to}, got {'to': '/x'}",
+        "first-lab/02-create-a-namespace.md:1: this step has checks but nothing to run: "
+        "add click-to-run blocks or a solution",
     ]
 
 

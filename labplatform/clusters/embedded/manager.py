@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from labplatform.clusters.backend import ClusterError, Progress
+from labplatform.clusters.backend import ClusterError, Progress, shell_prompt
 from labplatform.clusters.embedded.node.sandbox import (
     CLUSTER_INSIDE,
     UID_RANGE,
@@ -166,7 +166,7 @@ class EmbeddedClusters:
                 {
                     "KUBECONFIG": f"{CLUSTER_INSIDE}/{NODE_KUBECONFIG}",
                     "TERM": os.environ.get("TERM", "xterm"),
-                    "PS1": f"{name}$ ",
+                    **shell_prompt(name),
                 }
             ).items()
         ]
