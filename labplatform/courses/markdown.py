@@ -130,7 +130,8 @@ def runnable_blocks(text: str) -> list[str]:
     for token in _parser().parse(_move_closing_actions(text)):
         inline = [c for c in token.children or [] if c.type == "code_inline"]
         for code in [token] if token.type == "fence" else inline:
-            action = _fence_action(code.info)[0] if code.type == "fence" else code.meta.get("action")
+            fenced = code.type == "fence"
+            action = _fence_action(code.info)[0] if fenced else code.meta.get("action")
             if action and action.kind == "run" and action.newline and not action.ctrl_seq:
                 commands.append(code.content.rstrip("\n"))
     return commands

@@ -44,6 +44,7 @@ COURSE_FILE = "course.yaml"
 LAB_FILE = "lab.yaml"
 COURSE_KEYS = {"title", "description", "labs"}
 LAB_KEYS = {"title", "description", "difficulty", "time", "setup", "files", "tabs", "steps"}
+NOTHING_TO_RUN = "this step has checks but nothing to run: add click-to-run blocks or a solution"
 HOME = "/root"  # the learner's home in every backend's shell
 STEP_KEYS = {"title", "checks", "hints", "solution"}
 DIFFICULTIES = ("beginner", "intermediate", "advanced")
@@ -159,9 +160,7 @@ def _load_step(path: Path, problems: Problems) -> Step | None:
         hints = []
     solution = str(meta.get("solution") or "") or "\n".join(runnable_blocks(body))
     if checks and not solution:
-        problems.add(
-            path, 1, "this step has checks but nothing to run: add click-to-run blocks or a solution"
-        )
+        problems.add(path, 1, NOTHING_TO_RUN)
     return Step(path.stem, str(title), path, body, checks, [str(h) for h in hints], solution)
 
 

@@ -107,7 +107,8 @@ def test_lab_files_must_exist_inside_the_course_and_checks_need_something_to_run
     write(lab / "lab.yaml", "title: Lab\nfiles: [../../outside, nowhere.yaml, {to: /x}]\n")
     write(
         lab / "02-create-a-namespace.md",
-        "---\nchecks: [{check: resource, apiVersion: v1, kind: Namespace, name: demo}]\n---\nRead only.\n",
+        "---\nchecks: [{check: resource, apiVersion: v1, kind: Namespace, name: demo}]\n---\n"
+        "Read only.\n",
     )
     problems = [str(p).replace(str(folder) + "/", "") for p in load(folder).problems]
     assert problems == [
