@@ -73,6 +73,7 @@ def test_ports_pair_by_name_and_a_port_without_endpoints_is_refused() -> None:
     assert lines(rules, "-p udp", "DNAT")
     refused = lines(rules, "REJECT")
     assert len(refused) == 1 and "--dport 9090" in refused[0]
+    assert refused[0].endswith("-j REJECT --reject-with tcp-reset")
 
 
 def test_headless_and_external_name_services_get_no_rules() -> None:

@@ -109,8 +109,11 @@ def proxy_rules(services: Iterable[Obj], endpoints: Iterable[Obj]) -> str:
         match = f"-d {port.cluster_ip}/32 -p {proto} -m {proto} --dport {port.port}"
         comment = f'-m comment --comment "{port.comment}"'
         if not port.endpoints:
+            # A TCP reset, not ICMP: the kernel rate-limits ICMP errors per host, so after
+            # a few refusals a client would wait a second for each SYN's retry instead.
+            reject = "tcp-reset" if proto == "tcp" else "icmp-port-unreachable"
             filter_rules.append(
-                f"-A KUBE-SERVICES {match} {comment} -j REJECT --reject-with icmp-port-unreachable"
+                f"-A KUBE-SERVICES {match} {comment} -j REJECT --reject-with {reject}"
             )
             continue
         svc = _chain("KUBE-SVC", port.namespace, port.service, port.name, port.protocol)
