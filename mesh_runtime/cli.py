@@ -239,23 +239,32 @@ CONFIG_TYPES = {
 }  # fmt: skip
 
 
+PROXY_CONFIG_KINDS = [*CONFIG_TYPES, "bootstrap", "secret"]
+
+
 @main.command("proxy-config")
-@click.argument("kind", type=click.Choice(sorted([*CONFIG_TYPES, "bootstrap", "secret"])))
+@click.argument(
+    "kind",
+    # istioctl's plural names (routes, clusters, ...) and the singular both work.
+    type=click.Choice(sorted([*PROXY_CONFIG_KINDS, *(f"{k}s" for k in CONFIG_TYPES)])),
+)
 @click.argument("pod")
 @click.option("-n", "--namespace", default="default", show_default=True)
 @click.option("-o", "--output", type=click.Choice(["short", "json"]), default="short")
 @kubeconfig_option
 def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: str | None) -> None:
     """What pilot serves POD's proxy, by type, or the bootstrap it started with (like istioctl
-    proxy-config)."""
+    proxy-config). POD may be a pod's name, NAME.NAMESPACE, or deploy/NAME for one of its pods."""
     import json
 
     from kubernetes.client.exceptions import ApiException
 
     from mesh_runtime import kube
 
+    kind = kind if kind in PROXY_CONFIG_KINDS else kind.removesuffix("s")
     with kube.api_client(kubeconfig) as client:
         try:
+            pod, namespace = _pod_of(client, pod, namespace)
             agent = f"/api/v1/namespaces/{namespace}/pods/{pod}:15020/proxy/debug"
             if kind == "bootstrap":  # the agent relays these from Envoy on its status port
                 dump = kube.get_raw(client, f"{agent}/bootstrap")
@@ -279,6 +288,31 @@ def proxy_config(kind: str, pod: str, namespace: str, output: str, kubeconfig: s
         return
     for resource in resources:
         click.echo(resource[name_field])
+
+
+def _pod_of(client: Any, ref: str, namespace: str) -> tuple[str, str]:
+    """The pod ``ref`` names, as istioctl reads it: NAME, NAME.NAMESPACE or deploy/NAME."""
+    from mesh_runtime import kube
+
+    kind, _, name = ref.rpartition("/")
+    if not kind:
+        name, _, where = ref.partition(".")
+        return name, where or namespace
+    if kind not in ("deploy", "deployment", "deployments"):
+        raise click.ClickException(f"{ref}: name a pod, NAME.NAMESPACE or deploy/NAME")
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+    labels = kube.get_raw(client, path)["spec"]["selector"].get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    pods = kube.get_raw(client, f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}")
+    running = [
+        p
+        for p in pods["items"]
+        if p.get("status", {}).get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")  # not one a rollout is replacing
+    ]
+    if not running:
+        raise click.ClickException(f"deployment {name} has no running pod in {namespace}")
+    return running[0]["metadata"]["name"], namespace
 
 
 @main.command("tls-check")
@@ -382,4 +416,4 @@ def _print_secrets(certs: Any, output: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="meshctl")  # run as `python -m` inside clusters, named as the learner types it
