@@ -1,4 +1,4 @@
-"""The grader: time per check, by kind, in a cluster running the traffic lab; and a lab play.
+"""The grader: time per check, by kind, in a cluster running the routing lab; and every lab's play.
 
 A check's time is what a learner waits for after pressing Check (when it
 passes the first time; a failing check retries for a few seconds more).
@@ -36,7 +36,7 @@ CHECKS = {
         "check": "traffic", "from": {"deployment": "sleep"},
         "url": "http://sa-logic/analyse/sentiment", "method": "POST",
         "headers": {"content-type": "application/json"}, "body": '{"sentence": "hi"}',
-        "requests": 200, "version": {"json": "version"}, "expect": {"split": {"v1": 80, "v2": 20}},
+        "requests": 200, "version": {"json": "version"}, "expect": {"split": {"v1": 50, "v2": 50}},
     },
     "mtls (plaintext and identity)": {
         "check": "mtls", "service": "sa-logic", "port": 5000, "mode": "STRICT",
@@ -47,18 +47,27 @@ CHECKS = {
     },
     "trace": {"check": "trace", "services": ["sleep", "sa-logic"]},
 }  # fmt: skip
+COURSE = REPO / "courses" / "service-mesh"
+STRICT = """kubectl apply -f - <<'YAML'
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec:
+  mtls: {mode: STRICT}
+YAML
+"""
 
 
 def main() -> None:
-    lab = load(REPO / "courses" / "mesh-traffic").labs[0]
+    lab = next(lab for lab in load(COURSE).labs if lab.slug == "routing")
     with tempfile.TemporaryDirectory(prefix="bench-grader-") as tmp:
         backend = EmbeddedBackend(Path(tmp))
         try:
             backend.create("bench", lambda _: None)
             prepare(backend, "bench", lab, lambda _: None)
-            canary, strict = lab.steps[0], lab.steps[-1]  # so that every check below passes
-            for step in (canary, strict):
-                run_script(backend, "bench", step.solution, 300)
+            subsets, half = lab.steps[0], lab.steps[4]  # so that every check below passes
+            for script in (subsets.solution, half.solution, STRICT):
+                run_script(backend, "bench", script, 300)
             time.sleep(2)
             with check_context(backend, "bench", lab.path) as context:
                 for name, spec in CHECKS.items():
@@ -77,15 +86,15 @@ def main() -> None:
         began = time.perf_counter()
         played = subprocess.run(
             [str(Path(sys.executable).parent / "labplatform"), "course", "play",
-             str(REPO / "courses" / "mesh-traffic")],
+             str(COURSE)],
             capture_output=True, text=True, check=False,
             env={"LABPLATFORM_DATA_DIR": tmp, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"},
         )  # fmt: skip
         took = time.perf_counter() - began
-        print(f"course play mesh-traffic (cluster, set-up, 4 steps): {took:.1f} s, "
+        print(f"course play service-mesh (every lab, each in a new cluster): {took:.1f} s, "
               f"exit {played.returncode}")  # fmt: skip
         for line in played.stdout.splitlines():
-            if line.startswith("  ") and ("s" in line[-2:]):
+            if line.startswith("service-mesh/") or line.strip().startswith("played in"):
                 print(f"  {line.strip()}")
 
 

@@ -43,6 +43,7 @@ class Viewer:
 
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     size: tuple[int, int] = DEFAULT_SIZE
+    replay: str = ""  # the recent output, as it stood when the viewer attached
 
 
 class Terminal:
@@ -101,10 +102,8 @@ class Terminal:
         log.info("terminal started", extra={"terminal": self.name, "pid": self._proc.pid})
 
     def attach(self) -> Viewer:
-        """A new viewer, whose queue starts with the recent output."""
-        viewer = Viewer()
-        if self.history:
-            viewer.queue.put_nowait(self.history)
+        """A new viewer, holding the recent output to replay; its queue gets what follows."""
+        viewer = Viewer(replay=self.history)
         if not self.alive:
             viewer.queue.put_nowait(None)
         self.viewers.add(viewer)

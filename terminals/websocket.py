@@ -8,8 +8,9 @@ Client to server:
   ``["ping"]``                   keepalive; answered with ``["pong"]``
 
 Server to client:
-  ``["setup", {"name": ...}]``   first frame: which terminal this is
-  ``["stdout", text]``           output; a new viewer first gets the recent history
+  ``["setup", {"name": ..., "replay": bool}]``  first frame: which terminal this is,
+                                 and whether the next frame replays the recent screen
+  ``["stdout", text]``           output (the replay, if announced, in a frame of its own)
   ``["error", message]``         a frame was refused; the connection stays open
   ``["disconnect", code]``       the process exited with ``code``; the server closes
 
@@ -38,7 +39,11 @@ async def serve_terminal(
     ``on_input`` is called for every keystroke frame: the session's idle timer hangs on it.
     """
     viewer = terminal.attach()
-    await websocket.send_json(["setup", {"name": terminal.name}])
+    # The replay gets its own frame, so a client can tell old output (old prompts among
+    # it) from what the shell says after this connection opened.
+    await websocket.send_json(["setup", {"name": terminal.name, "replay": bool(viewer.replay)}])
+    if viewer.replay:
+        await websocket.send_json(["stdout", viewer.replay])
     sender = asyncio.create_task(_send_output(websocket, terminal, viewer))
     try:
         while True:

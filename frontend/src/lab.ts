@@ -30,8 +30,8 @@ class RunningBlocks {
   }
 
   handle(event: ShellEvent): void {
-    if (event.kind === "replay") {
-      // Marks replayed from the old screen say nothing about these blocks.
+    if (event.kind === "reconnected") {
+      // What was typed before the connection dropped may or may not have run.
       for (const { element } of this.queue) delete element.dataset.state;
       this.queue = [];
     } else if (event.kind === "finished") {

@@ -8,7 +8,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import "@xterm/xterm/css/xterm.css";
 
 type ServerFrame =
-  | ["setup", { name: string }]
+  | ["setup", { name: string; replay?: boolean }]
   | ["stdout", string]
   | ["pong"]
   | ["error", string]
@@ -22,7 +22,7 @@ export type ShellEvent =
   | { kind: "prompt" } // the main prompt: bash waits for a new command
   | { kind: "continuation" } // the secondary prompt: bash waits for more of one
   | { kind: "finished"; status: number } // a command ended with this exit status
-  | { kind: "replay" }; // the connection was reopened: marks from the replayed screen follow
+  | { kind: "reconnected" }; // the connection was reopened (marks in its replay are not reported)
 
 export interface MountedTerminal {
   terminal: Terminal;
@@ -56,7 +56,9 @@ export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
 
   const listeners: ((event: ShellEvent) => void)[] = [];
   const emit = (event: ShellEvent) => listeners.forEach((listener) => listener(event));
+  let replaying = false; // the screen replayed on connecting holds old prompts: not news
   terminal.parser.registerOscHandler(133, (data) => {
+    if (replaying) return true;
     const [mark, detail] = data.split(";");
     if (mark === "A") emit({ kind: detail === "k=s" ? "continuation" : "prompt" });
     else if (mark === "D") emit({ kind: "finished", status: Number(detail ?? 0) });
@@ -79,12 +81,15 @@ export function mountTerminal(host: HTMLElement, url: string): MountedTerminal {
       backoff = 500;
       host.classList.remove("disconnected");
       terminal.reset(); // the server replays the screen
-      emit({ kind: "replay" });
+      emit({ kind: "reconnected" });
       frame(["set_size", terminal.rows, terminal.cols]);
     });
     socket.addEventListener("message", (event: MessageEvent<string>) => {
       const message = JSON.parse(event.data) as ServerFrame;
-      if (message[0] === "stdout") terminal.write(message[1]);
+      if (message[0] === "setup") replaying = message[1].replay === true;
+      else if (message[0] === "stdout" && replaying)
+        terminal.write(message[1], () => (replaying = false));
+      else if (message[0] === "stdout") terminal.write(message[1]);
       else if (message[0] === "error") terminal.write(`\r\n\x1b[31m${message[1]}\x1b[0m\r\n`);
       else if (message[0] === "disconnect") {
         ended = true;

@@ -16,7 +16,7 @@ from labplatform.courses.discover import content_version, discover_courses
 from labplatform.courses.markdown import StepRenderer
 from labplatform.courses.model import Course, Step
 from labplatform.platform import pages, platform_of
-from labplatform.routes.sessions import done_steps
+from labplatform.routes.sessions import done_steps, read_step
 from labplatform.sessions.db import StepDone
 
 HIDDEN_SUFFIXES = (".yaml", ".json", ".md", ".sh")  # course sources and solutions stay private
@@ -72,8 +72,11 @@ def course_router() -> APIRouter:
         step = all_pages[index]
         learner = platform.identity.current(request)
         session = platform.sessions.live_session(learner.id, slug, lab_slug) if learner else None
+        gradable = bool(step.checks or step.verify) and step in lab.steps
         if session is not None and session.state == "ready":
             platform.sessions.viewed(session.id, step.slug)
+            if step in lab.steps and not gradable:
+                read_step(platform, session.learner_id, slug, lab_slug, step.slug)
         app_base = f"/sessions/{session.id}/app" if session else None
         renderer = StepRenderer(
             asset_url=lambda path: f"/courses/{slug}/files/{_relative(course, step, path)}",
@@ -95,7 +98,7 @@ def course_router() -> APIRouter:
             expires_in=round(platform.sessions.expires_in(session)) if session else 0,
             warn_seconds=round(platform.settings.warn_minutes * 60),
             done=done,
-            gradable=bool(step.checks or step.verify) and step in lab.steps,
+            gradable=gradable,
             tabs=lab.tabs or [{"name": "App", "port": 80}],
         )
 

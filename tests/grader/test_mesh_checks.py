@@ -1,4 +1,4 @@
-"""The mesh checks against a real cluster running the traffic lab's app, through its shell."""
+"""The mesh checks against a real cluster running the routing lab's app, through its shell."""
 
 from __future__ import annotations
 
@@ -22,8 +22,17 @@ from tests.helpers import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-LAB = load(REPO / "courses" / "mesh-traffic").labs[0]
-CANARY = LAB.steps[0].checks[0]
+LAB = next(lab for lab in load(REPO / "courses" / "service-mesh").labs if lab.slug == "routing")
+SUBSETS, CANARY_STEP = LAB.steps[0], LAB.steps[3]
+CANARY = CANARY_STEP.checks[0]  # 90/10
+STRICT = """kubectl apply -f - <<'YAML'
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: default}
+spec:
+  mtls: {mode: STRICT}
+YAML
+"""
 HALF = """kubectl apply -f - <<'YAML'
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -66,17 +75,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 def test_a_wrong_split_fails_and_shows_the_split_it_saw(cluster: Cluster) -> None:
-    cluster.sh(LAB.steps[0].solution.replace("weight: 80", "weight: 50").replace("20}", "50}"))
+    cluster.sh(SUBSETS.solution)
     cluster.sh(HALF)
     wrong = cluster.check(CANARY, settle=0)
     assert not wrong.passed
-    assert wrong.observed.startswith("observed v1 ") and "of 200 requests (expected v1 80%" in (
+    assert wrong.observed.startswith("observed v1 ") and "of 200 requests (expected v1 90%" in (
         wrong.observed
     )
     v1 = int(wrong.observed.split("v1 ")[1].split("%")[0])
     assert 35 <= v1 <= 65, wrong.observed  # about half, as the rule says
-    assert "weights 80 and 20" in wrong.hint
-    cluster.sh(LAB.steps[0].solution)
+    assert "weight 90 for v1 and 10 for v2" in wrong.hint
+    cluster.sh(CANARY_STEP.solution)
     right = cluster.check(CANARY, settle=10)
     assert right.passed, right.observed
 
@@ -149,9 +158,10 @@ def test_a_python_check_from_the_labs_folder(cluster: Cluster, tmp_path: Path) -
 
 def test_strict_mtls_keeps_pods_ready_and_traffic_flowing(cluster: Cluster) -> None:
     """The kubelet's probes reach the apps through their agents, so STRICT breaks nothing."""
-    strict = LAB.steps[-1]
-    cluster.sh(strict.solution)
-    mtls = cluster.check(strict.checks[0], settle=10)
+    cluster.sh(STRICT)
+    mtls = cluster.check(
+        {"check": "mtls", "service": "sa-logic", "port": 5000, "mode": "STRICT"}, settle=10
+    )
     assert mtls.passed, mtls.observed
     assert "refused" in mtls.observed or "presents spiffe://" in mtls.observed
     time.sleep(8)  # several probe periods: an unready pod would show by now

@@ -10,15 +10,19 @@ from pathlib import Path
 import pytest
 
 from labplatform.courses.discover import discover_courses
+from labplatform.courses.model import Course, Lab
 from labplatform.courses.scaffold import new_course
 from tests.helpers import REPO, VENV_BIN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 
-def play(path: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+LABS = [(course, lab) for course in discover_courses(REPO / "courses") for lab in course.labs]
+
+
+def play(path: Path, data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(VENV_BIN / "labplatform"), "course", "play", str(path)],
+        [str(VENV_BIN / "labplatform"), "course", "play", str(path), *options],
         capture_output=True,
         text=True,
         timeout=1100,
@@ -32,13 +36,18 @@ def clusters_left(data_dir: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
 
 
-def test_every_lab_in_courses_plays_green(tmp_path: Path) -> None:
-    played = play(REPO / "courses", tmp_path)
+def test_courses_has_labs_to_play() -> None:
+    assert LABS, "courses/ has no lab to play"
+
+
+@pytest.mark.parametrize(
+    ("course", "lab"), LABS, ids=[f"{course.slug}/{lab.slug}" for course, lab in LABS]
+)
+def test_every_lab_in_courses_plays_green(course: Course, lab: Lab, tmp_path: Path) -> None:
+    """Each graded step's checks fail, its solution (or its click-to-run text) runs, they pass."""
+    played = play(course.path, tmp_path, "--lab", lab.slug)
     assert played.returncode == 0, played.stdout + played.stderr
-    labs = [lab for c in discover_courses(REPO / "courses") for lab in c.labs]
-    steps = [s for lab in labs for s in lab.steps if s.checks or s.verify]
-    assert steps, "courses/ has no lab to play"
-    for step in steps:
+    for step in [s for s in lab.steps if s.checks or s.verify]:
         assert re.search(rf"^  {re.escape(step.slug)} +FAIL +ran +PASS ", played.stdout, re.M), (
             played.stdout
         )

@@ -72,7 +72,7 @@ def run(ws: WebSocketTestSession, command: str, expect: str) -> str:
 
 def test_commands_run_and_their_output_arrives(client: TestClient) -> None:
     with client.websocket_connect("/t/one") as ws:
-        assert ws.receive_json() == ["setup", {"name": "one"}]
+        assert ws.receive_json() == ["setup", {"name": "one", "replay": False}]
         run(ws, "echo $((6 * 7))", "42")
 
 
@@ -81,7 +81,7 @@ def test_the_shell_survives_a_disconnect_and_replays_its_screen(client: TestClie
         ws.receive_json()
         run(ws, "export LAB_SECRET=kept; echo marker-before", "marker-before\r\n")
     with client.websocket_connect("/t/keep") as ws:
-        ws.receive_json()
+        assert ws.receive_json() == ["setup", {"name": "keep", "replay": True}]
         replay = ws.receive_json()
         assert replay[0] == "stdout" and "marker-before" in replay[1]  # the old screen comes back
         run(ws, "echo value=$LAB_SECRET", "value=kept")
