@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -298,6 +299,8 @@ def course_play(ctx: click.Context, path: Path, lab_names: tuple[str, ...], keep
     if not labs:
         raise click.UsageError(f"no lab called {', '.join(lab_names)} in {path}")
     backend = make_backend(_settings(ctx))
+    # A TERM (CI's timeout, a Ctrl-C'd parent) unwinds like Ctrl-C, so the lab's cluster goes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(f"{path}: stopped by SIGTERM"))
     deviations = 0
     for course_obj, lab in labs:
         click.echo(f"\n{course_obj.slug}/{lab.slug}: {lab.title}")

@@ -28,11 +28,18 @@ def shell_prompt(name: str) -> dict[str, str]:
     prompt and ``A;k=s`` before a continuation prompt. Every line bash reads
     is followed by exactly one of the two prompts, so the browser knows when
     the lines a click-to-run block typed have all run, and with what status.
+
+    Output that ends without a newline (``curl`` of a JSON body) would run
+    into the prompt; a dim ``%`` then a line's width of spaces moves the
+    prompt to a line of its own, and is overwritten when there was no need
+    (zsh's PROMPT_SP).
     """
     return {
         "PS1": rf"\[\e]133;A\a\]{name}$ ",
         "PS2": r"\[\e]133;A;k=s\a\]> ",
-        "PROMPT_COMMAND": r"printf '\e]133;D;%s\a' $?",
+        "PROMPT_COMMAND": (
+            r"printf '\e]133;D;%s\a' $?; printf '\e[2m%%\e[0m%*s\r' $((${COLUMNS:-80}-1)) ''"
+        ),
     }
 
 

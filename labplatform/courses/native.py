@@ -19,8 +19,9 @@ gives ``~/manifests/``; ``{from: ../manifests, to: /srv}`` puts it elsewhere.
 
 A step's front matter may set ``title``, ``checks``, ``hints`` and ``solution``.
 Without a ``solution``, a step's click-to-run blocks, in order, are its
-solution: ``course play`` runs them, so a lab that plays green can be
-followed by clicking through its text.
+solution: ``course play`` runs them as one script (which fails if its last
+command does), so a lab that plays green can be followed by clicking
+through its text.
 """
 
 from __future__ import annotations

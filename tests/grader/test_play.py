@@ -64,3 +64,25 @@ def test_a_check_that_passes_before_its_solution_fails_the_play(tmp_path: Path) 
     assert "✗ its checks passed before its solution ran" in played.stdout
     assert "1 step(s) did not play as they should" in played.stderr
     assert clusters_left(tmp_path / "data") == []
+
+
+def test_a_play_stopped_by_sigterm_deletes_its_cluster(tmp_path: Path) -> None:
+    folder = new_course(tmp_path / "courses", "interrupted")
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "labplatform"), "course", "play", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "LABPLATFORM_DATA_DIR": str(data)},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # stop it once its cluster exists and is being set up
+        if "API server ready" in line:
+            break
+    assert clusters_left(data), "the play made no cluster"
+    proc.terminate()
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, output
+    assert "stopped by SIGTERM" in output
+    assert clusters_left(data) == []

@@ -8,12 +8,13 @@ from collections import Counter
 from grader.context import CheckContext
 
 REQUESTS = 20
+BODY = '{"sentence": "Mirror, mirror"}'
 SEND = (
     f"kubectl exec deploy/sleep -c sleep -- sh -c 'for i in $(seq {REQUESTS}); do "
-    "curl -s -m 5 -X POST http://sa-web-app/sentiment -H \"content-type: application/json\" "
-    "-d \"{\\\"sentence\\\": \\\"Mirror, mirror\\\"}\"; echo; done'"
+    "curl -s -m 5 -X POST http://sa-web-app/sentiment -H content-type:application/json "
+    f"-d \"$0\"; echo; done' '{BODY}'"
 )
-V2_ANALYSES = "kubectl logs deploy/sa-logic-v2 -c sa-logic --tail=-1 | grep -c '\"msg\": \"analyse\"'"
+V2_ANALYSES = 'kubectl logs deploy/sa-logic-v2 -c sa-logic --tail=-1 | grep -c \'"msg": "analyse"\''
 
 
 def _v2_analyses(context: CheckContext) -> int:

@@ -137,7 +137,8 @@ class EmbeddedClusters:
     def delete(self, name: str) -> None:
         self.info(name)
         self._kill(name)
-        shutil.rmtree(self.directory(name))
+        with contextlib.suppress(FileNotFoundError):  # another deleter may have been first
+            shutil.rmtree(self.directory(name))
 
     def list(self) -> list[tuple[ClusterInfo, bool]]:
         if not self.root.is_dir():
