@@ -17,6 +17,7 @@ from grader.checks import parse_check
 from labplatform.clusters.backend import run_script
 from labplatform.clusters.embedded.backend import EmbeddedBackend
 from labplatform.courses.discover import load
+from labplatform.courses.markdown import runnable_blocks
 from labplatform.sessions.grading import check_context
 from labplatform.sessions.setup import prepare
 
@@ -48,14 +49,8 @@ CHECKS = {
     "trace": {"check": "trace", "services": ["sleep", "sa-logic"]},
 }  # fmt: skip
 COURSE = REPO / "courses" / "service-mesh"
-STRICT = """kubectl apply -f - <<'YAML'
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec:
-  mtls: {mode: STRICT}
-YAML
-"""
+MTLS = next(lab for lab in load(COURSE).labs if lab.slug == "mutual-tls")
+STRICT = runnable_blocks(MTLS.steps[2].text)[0]  # the namespace's PeerAuthentication, STRICT
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from grader.runner import run_checks
 from labplatform.clusters.backend import run_script
 from labplatform.clusters.embedded.backend import EmbeddedBackend
 from labplatform.courses.discover import load
+from labplatform.courses.markdown import runnable_blocks
 from labplatform.courses.model import Lab
 from labplatform.sessions.grading import check_context
 from labplatform.sessions.setup import prepare
@@ -22,17 +23,12 @@ from tests.helpers import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-LAB = next(lab for lab in load(REPO / "courses" / "service-mesh").labs if lab.slug == "routing")
+COURSE = load(REPO / "courses" / "service-mesh")
+LAB = next(lab for lab in COURSE.labs if lab.slug == "routing")
 SUBSETS, CANARY_STEP = LAB.steps[0], LAB.steps[3]
 CANARY = CANARY_STEP.checks[0]  # 90/10
-STRICT = """kubectl apply -f - <<'YAML'
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: default}
-spec:
-  mtls: {mode: STRICT}
-YAML
-"""
+MTLS = next(lab for lab in COURSE.labs if lab.slug == "mutual-tls")
+STRICT = runnable_blocks(MTLS.steps[2].text)[0]  # the namespace's PeerAuthentication, STRICT
 HALF = """kubectl apply -f - <<'YAML'
 apiVersion: networking.istio.io/v1
 kind: VirtualService

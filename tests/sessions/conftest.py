@@ -218,11 +218,8 @@ def start_session(
 
 
 @contextmanager
-def running_server(root: Path, **settings: str) -> Iterator[LabServer]:
-    (root / "courses").mkdir()
-    write_course(root / "courses")
-    write_scenario(root / "courses")
-    server = LabServer(root, settings={f"LABPLATFORM_{k.upper()}": v for k, v in settings.items()})
+def serving(server: LabServer) -> Iterator[LabServer]:
+    """Start ``server``; afterwards stop it and delete every cluster it made."""
     server.start()
     try:
         yield server
@@ -230,6 +227,17 @@ def running_server(root: Path, **settings: str) -> Iterator[LabServer]:
         server.stop()
         for name in server.clusters():
             server.cli("cluster", "delete", name)
+
+
+@contextmanager
+def running_server(root: Path, **settings: str) -> Iterator[LabServer]:
+    """A server of the test course and the Killercoda scenario, with ``settings``."""
+    (root / "courses").mkdir()
+    write_course(root / "courses")
+    write_scenario(root / "courses")
+    upper = {f"LABPLATFORM_{k.upper()}": v for k, v in settings.items()}
+    with serving(LabServer(root, settings=upper)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

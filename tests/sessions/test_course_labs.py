@@ -20,7 +20,7 @@ from labplatform.courses.discover import load
 from labplatform.courses.model import Lab
 from tests.e2e.conftest import ARTIFACTS
 from tests.helpers import REPO
-from tests.sessions.conftest import LabServer
+from tests.sessions.conftest import LabServer, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -31,22 +31,14 @@ CHECK_PRESSES = 2  # a learner whose Check fails right after a command tries onc
 
 @pytest.fixture(scope="module")
 def course_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    server = LabServer(
-        tmp_path_factory.mktemp("course-labs"),
-        settings={
-            "LABPLATFORM_COURSES_DIR": str(REPO / "courses"),
-            "LABPLATFORM_POOL_SIZE": "0",
-            "LABPLATFORM_MAX_SESSIONS": "2",
-            "LABPLATFORM_IDLE_MINUTES": "60",
-        },
-    )
-    server.start()
-    try:
+    settings = {
+        "LABPLATFORM_COURSES_DIR": str(REPO / "courses"),
+        "LABPLATFORM_POOL_SIZE": "0",
+        "LABPLATFORM_MAX_SESSIONS": "2",
+        "LABPLATFORM_IDLE_MINUTES": "60",
+    }
+    with serving(LabServer(tmp_path_factory.mktemp("course-labs"), settings=settings)) as server:
         yield server
-    finally:
-        server.stop()
-        for name in server.clusters():
-            server.cli("cluster", "delete", name)
 
 
 def run_blocks(page: Page) -> int:
@@ -103,3 +95,8 @@ def test_the_lab_can_be_done_by_following_its_text(
     expect(page.get_by_test_id("lab-complete")).to_contain_text(f"all {steps} steps")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / f"lab-{lab.slug}-finished.png")
+
+    # Done: Stop gives the environment back (the server holds two at a time).
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Stop").click()
+    expect(page.locator(".session-ended")).to_be_visible(timeout=60_000)

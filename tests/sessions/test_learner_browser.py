@@ -32,8 +32,10 @@ def test_a_learner_works_through_a_lab_in_the_browser(page: Page, lab_server: La
 
     # The prompt appears; a click on a code block runs it in the shell.
     expect(page.locator(TERMINAL)).to_contain_text(re.compile(r"lp-[0-9a-f]+\$"), timeout=30_000)
-    page.locator("code.action", has_text="kubectl get namespaces").click()
+    listing = page.locator("code.action", has_text="kubectl get namespaces")
+    listing.click()
     expect(page.locator(TERMINAL)).to_contain_text("istio-system", timeout=30_000)
+    expect(listing).to_have_attribute("data-state", "done")  # back at the prompt, exit 0
     expect(page.get_by_test_id("countdown")).to_have_text(re.compile(r"^(29|30):\d\d$"))
     page.screenshot(path=ARTIFACTS / "learner-shell.png")
 
@@ -68,10 +70,19 @@ def test_a_learner_works_through_a_lab_in_the_browser(page: Page, lab_server: La
     expect(failed.locator(".hint")).to_contain_text("kubectl create namespace demo")
     again.screenshot(path=ARTIFACTS / "learner-check-failed.png")
     again.get_by_role("tab", name="Terminal 1").click()
-    again.locator("code.action", has_text="kubectl create namespace demo").click()
+    create = again.locator("code.action", has_text="kubectl create namespace demo")
+    create.click()
     expect(again.locator(TERMINAL)).to_contain_text("namespace/demo created", timeout=30_000)
+    expect(create).to_have_attribute("data-state", "done", timeout=30_000)
     again.get_by_role("button", name="Check").click()
     expect(again.locator(".check-results li.passed")).to_contain_text("demo", timeout=30_000)
-    expect(again.locator(".progress")).to_have_attribute("aria-valuenow", "1")
-    expect(again.get_by_test_id("done-count")).to_have_text("1 of 2 steps done")
+    # The first step has nothing to check: opening it in the session counted it as done.
+    expect(again.locator(".progress")).to_have_attribute("aria-valuenow", "2")
+    expect(again.get_by_test_id("done-count")).to_have_text("2 of 2 steps done")
     again.screenshot(path=ARTIFACTS / "learner-check-passed.png")
+
+    # The same block again fails (the namespace exists): the block shows the exit status.
+    create.click()
+    expect(again.locator(TERMINAL)).to_contain_text("AlreadyExists", timeout=30_000)
+    expect(create).to_have_attribute("data-state", "failed", timeout=30_000)
+    expect(create).to_have_attribute("data-exit-status", "1")
