@@ -11,7 +11,7 @@ import pytest
 from labplatform.courses.discover import discover_courses, load
 from labplatform.courses.model import Asset
 from labplatform.courses.scaffold import new_course
-from tests.helpers import VENV_BIN
+from tests.helpers import REPO, VENV_BIN
 
 LABPLATFORM = str(VENV_BIN / "labplatform")
 
@@ -200,6 +200,22 @@ def test_discovery_and_the_lint_command(tmp_path: Path) -> None:
     assert broken.stdout.splitlines() == [
         f"{tmp_path}/good/course.yaml:1: missing a 'title' string"
     ]
+
+
+def test_the_courses_we_ship_lint_clean() -> None:
+    shipped = subprocess.run(
+        [LABPLATFORM, "course", "lint", str(REPO / "courses")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shipped.returncode == 0, shipped.stdout
+    assert shipped.stdout.strip().endswith(": no problems")
+    (mesh,) = [c for c in discover_courses(REPO / "courses") if c.slug == "service-mesh"]
+    assert len(mesh.labs) == 9
+    for lab in mesh.labs:  # what every lab owes a learner
+        assert lab.intro and lab.finish and lab.steps, lab.slug
+        assert all(step.solution for step in lab.steps if step.checks), lab.slug
 
 
 def test_new_refuses_bad_names_and_existing_folders(tmp_path: Path) -> None:
