@@ -19,7 +19,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test test-fast lint bench lock clean host-packages
+.PHONY: help setup run test test-fast lint bench images lock clean host-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ lint: $(PY_STAMP) $(STAMPS)/node-modules ## ruff, mypy and the TypeScript checke
 
 bench: setup ## benchmarks that print figures
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+images: $(PY_STAMP) ## build the container images for kind and real clusters (needs Docker)
+	$(BIN)/labplatform images build
 
 lock: | $(BIN)/python ## re-resolve Python dependencies and rewrite constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade -e '.[test]'

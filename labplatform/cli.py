@@ -230,6 +230,30 @@ def cluster_delete(ctx: click.Context, name: str) -> None:
 
 
 @main.group()
+def images() -> None:
+    """The project's container images (for the kind and kubernetes backends)."""
+
+
+@images.command("list")
+def images_list() -> None:
+    """Every image reference the labs use, as `make images` tags them."""
+    from labplatform.clusters.images import references
+
+    click.echo("\n".join(references()))
+
+
+@images.command("build")
+def images_build() -> None:
+    """Build every image from images/Dockerfile with the local Docker engine."""
+    from labplatform.clusters.images import ImageBuildError, build_all
+
+    try:
+        build_all(Path(__file__).resolve().parent.parent, _progress)
+    except ImageBuildError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
 def course() -> None:
     """Write and check courses."""
 

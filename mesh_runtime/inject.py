@@ -64,6 +64,7 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
     init = {
         "name": "istio-init",
         "image": PROXY_IMAGE,
+        "imagePullPolicy": "IfNotPresent",  # kind loads our images; no registry has them
         "args": ["capture"],
         "securityContext": {
             "runAsUser": 0,
@@ -74,6 +75,7 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
     proxy = {
         "name": "istio-proxy",
         "image": PROXY_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
         "args": ["proxy", "--pilot", pilot, "--ca-address", CA_ADDRESS],
         "env": [
             _field("POD_NAME", "metadata.name"),

@@ -15,7 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from labplatform.clusters.embedded.node.sandbox import SOURCE_INSIDE, VENV_INSIDE
+from labplatform.clusters.embedded.node.sandbox import (
+    SOURCE_INSIDE,
+    VENV_INSIDE,
+    inside_environment,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,9 @@ CATALOG: dict[str, Image] = {
               description="a client to exec into: the host's shell, curl and openssl"),
         _project("labplatform/whoami", "labplatform.clusters.embedded.node.whoami",
                  "answers HTTP with the pod's name, address and the request"),
+        Image("labplatform/toolbox", command=("sleep", "infinity"),
+              description="a learner's terminal in a pod: kubectl, meshctl, curl, jq, openssl",
+              env={"PATH": inside_environment()["PATH"]}),
     )
 }  # fmt: skip
 
