@@ -59,6 +59,13 @@ def _field(name: str, path: str) -> Obj:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
+# What the sidecar asks of a namespace's quota (Istio's limits, smaller requests: a lab's
+# Envoy is idle most of the time); a namespace whose quota caps cpu or memory admits pods
+# with sidecars only if every container states both.
+RESOURCES = {"requests": {"cpu": "10m", "memory": "40Mi"},
+             "limits": {"cpu": "2", "memory": "1Gi"}}  # fmt: skip
+
+
 def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
     """(init container, proxy container)."""
     init = {
@@ -66,6 +73,7 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
         "image": PROXY_IMAGE,
         "imagePullPolicy": "IfNotPresent",  # kind loads our images; no registry has them
         "args": ["capture"],
+        "resources": copy.deepcopy(RESOURCES),
         "securityContext": {
             "runAsUser": 0,
             "runAsGroup": 0,
@@ -77,6 +85,7 @@ def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:
         "image": PROXY_IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "args": ["proxy", "--pilot", pilot, "--ca-address", CA_ADDRESS],
+        "resources": copy.deepcopy(RESOURCES),
         "env": [
             _field("POD_NAME", "metadata.name"),
             _field("POD_NAMESPACE", "metadata.namespace"),

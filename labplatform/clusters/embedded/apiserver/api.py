@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from labplatform.clusters.embedded.apiserver import errors, patch, schema, validation
+from labplatform.clusters.embedded.apiserver import errors, patch, quota, schema, validation
 from labplatform.clusters.embedded.apiserver.admission import AdmissionRequest, WebhookAdmission
 from labplatform.clusters.embedded.apiserver.allocators import (
     ClusterIPAllocator,
@@ -172,6 +172,7 @@ class Api:
             apply_defaults(rt.kind, obj)
         if rt.key == POD_KEY:
             self._admit_service_account(obj)
+            quota.apply_limit_defaults(obj, self.store.objects(quota.LIMITS_KEY, namespace))
         obj = await self._admit_mutating(rt, "CREATE", obj, None, opts)
         self._validate(rt, obj, None)
         if rt.key == SERVICE_KEY:
@@ -183,6 +184,9 @@ class Api:
             meta["generation"] = 1
         self._record_manager(None, obj, opts, operation)
         await self._admit_validating(rt, "CREATE", obj, None, opts)
+        if rt.namespaced and (quotas := list(self.store.objects(quota.QUOTA_KEY, namespace))):
+            # The last step, with no await before the store: nothing slips in between.
+            quota.check(rt.key, obj, quotas, lambda key: self.store.objects(key, namespace))
         if opts.dry_run:
             return obj
         try:

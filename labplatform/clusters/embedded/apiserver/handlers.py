@@ -18,7 +18,7 @@ import yaml
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from labplatform.clusters.embedded.apiserver import errors, protobuf, tables
+from labplatform.clusters.embedded.apiserver import errors, protobuf, rbac, tables
 from labplatform.clusters.embedded.apiserver.api import Api, WriteOptions
 from labplatform.clusters.embedded.apiserver.node import LogOptions, NodeRuntime
 from labplatform.clusters.embedded.apiserver.registry import ResourceType
@@ -314,19 +314,33 @@ class ResourceHandlers:
         )
 
     async def access_review(self, request: Request) -> Response:
-        """``kubectl auth can-i``: lab clusters have no authorization layer, so always yes."""
+        """``kubectl auth can-i``: what RBAC says of the caller and the attributes they give."""
         body = await _read_body(request)
         spec = body.get("spec", {}) if isinstance(body, dict) else {}
+        asked = spec.get("resourceAttributes") or {}
+        attrs = rbac.Attributes(
+            verb=str(asked.get("verb", "")),
+            group=str(asked.get("group", "")),
+            resource=str(asked.get("resource", "")),
+            subresource=str(asked.get("subresource", "")),
+            namespace=str(asked.get("namespace", "")),
+            name=str(asked.get("name", "")),
+            path=str((spec.get("nonResourceAttributes") or {}).get("path", "")),
+        )
+        if not attrs.resource:
+            attrs = rbac.Attributes(
+                verb=str((spec.get("nonResourceAttributes") or {}).get("verb", "")),
+                path=attrs.path,
+            )
+        user = request.scope.get("state", {}).get("user", rbac.ADMIN)
+        allowed = rbac.Authorizer(self.api.store).allowed(user, attrs)
         return json_response(
             {
                 "kind": "SelfSubjectAccessReview",
                 "apiVersion": "authorization.k8s.io/v1",
                 "metadata": {"creationTimestamp": None},
                 "spec": spec,
-                "status": {
-                    "allowed": True,
-                    "reason": "lab clusters authorize every authenticated user",
-                },
+                "status": {"allowed": allowed, **({} if allowed else {"reason": ""})},
             },
             201,
         )

@@ -1,4 +1,6 @@
-"""``kubectl port-forward``: SPDY streams inside a websocket, one TCP connection per pair.
+"""Port forwarding: kubectl's SPDY streams inside a websocket, or the clients' channel protocol.
+
+kubectl (SPDY/3.1+portforward.k8s.io):
 
 For every connection a user opens to the forwarded local port, kubectl
 opens two SPDY streams carrying the same ``requestid``: an ``error`` stream
@@ -6,6 +8,11 @@ opens two SPDY streams carrying the same ``requestid``: an ``error`` stream
 stream (the bytes). When both are here, the node runtime connects to the
 port inside the pod and the bytes are relayed both ways until either side
 closes; then both streams are finished with FIN.
+
+The official clients (v4.channel.k8s.io): the ``ports`` query names the
+ports; the i-th has a data channel 2i and an error channel 2i+1, each of
+which first carries the port number (two bytes, little-endian), then data
+prefixed by its channel byte. One connection to each port per websocket.
 """
 
 from __future__ import annotations
@@ -137,15 +144,93 @@ class PortForwardSession:
             writer.close()
 
 
+class ChannelPortForward:
+    """One websocket of the channel protocol: a connection to each port the query names."""
+
+    def __init__(self, websocket: WebSocket, pod: dict[str, Any], node: NodeRuntime) -> None:
+        self.websocket = websocket
+        self.pod = pod
+        self.node = node
+        self.writers: dict[int, asyncio.StreamWriter] = {}  # data channel -> the pod's port
+        self.send_lock = asyncio.Lock()
+
+    async def send(self, channel: int, payload: bytes) -> None:
+        async with self.send_lock:
+            await self.websocket.send_bytes(bytes([channel]) + payload)
+
+    async def run(self, ports: list[int]) -> None:
+        pumps = []
+        for index, port in enumerate(ports):
+            data, error = 2 * index, 2 * index + 1
+            for channel in (data, error):
+                await self.send(channel, port.to_bytes(2, "little"))
+            try:
+                reader, writer = await self.node.port_forward(self.pod, port)
+            except (OSError, NotImplementedError) as exc:
+                name = self.pod["metadata"]["name"]
+                await self.send(
+                    error, f"error forwarding port {port} to pod {name}: {exc}".encode()
+                )
+                continue
+            self.writers[data] = writer
+            pumps.append(asyncio.create_task(self._pump(reader, data)))
+        receiving = asyncio.create_task(self._receive())
+        try:
+            if pumps:
+                await asyncio.gather(*pumps)  # every pod side closed: the forward is over
+            else:
+                await receiving
+        finally:
+            receiving.cancel()
+            for task in pumps:
+                task.cancel()
+            await asyncio.gather(receiving, *pumps, return_exceptions=True)
+            for writer in self.writers.values():
+                writer.close()
+            with contextlib.suppress(RuntimeError):
+                await self.websocket.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, channel: int) -> None:
+        with contextlib.suppress(OSError, WebSocketDisconnect):
+            while chunk := await reader.read(CHUNK):
+                await self.send(channel, chunk)
+
+    async def _receive(self) -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                message = await self.websocket.receive_bytes()
+                writer = self.writers.get(message[0]) if message else None
+                if writer is not None and len(message) > 1:
+                    writer.write(message[1:])
+                    await writer.drain()
+
+
+CHANNEL_SUBPROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "portforward.k8s.io")
+
+
+def _ports(websocket: WebSocket) -> list[int]:
+    values = [v for item in websocket.query_params.getlist("ports") for v in item.split(",")]
+    return [int(v) for v in values if v.strip().isdigit() and 0 < int(v) < 65536]
+
+
 async def serve_port_forward(
     websocket: WebSocket, pod: dict[str, Any], node: NodeRuntime | None
 ) -> None:
     offered = offered_subprotocols(websocket)
-    if SUBPROTOCOL not in offered:
+    channels = next((p for p in CHANNEL_SUBPROTOCOLS if p in offered), None)
+    if SUBPROTOCOL not in offered and channels is None:
         await websocket.close(1002, f"port-forward needs the {SUBPROTOCOL} subprotocol")
         return
     if node is None or pod.get("status", {}).get("phase") != "Running":
         await websocket.close(1011, f"pod {pod['metadata']['name']} is not running")
         return
-    await websocket.accept(subprotocol=SUBPROTOCOL)
-    await PortForwardSession(websocket, pod, node).run()
+    if SUBPROTOCOL in offered:
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        await PortForwardSession(websocket, pod, node).run()
+        return
+    ports = _ports(websocket)
+    if not ports:
+        await websocket.close(1008, "port-forward needs ports=PORT[,PORT] in the query")
+        return
+    await websocket.accept(subprotocol=channels)
+    await ChannelPortForward(websocket, pod, node).run(ports)

@@ -180,6 +180,35 @@ MESSAGES: dict[str, dict[int, Field]] = {
         3: ("name", "string"),
         4: ("uid", "string"),
     },
+    # kubectl create role / clusterrole / rolebinding / clusterrolebinding / quota
+    "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "*PolicyRule")},
+    "ClusterRole": {1: ("metadata", "ObjectMeta"), 2: ("rules", "*PolicyRule")},
+    "PolicyRule": {
+        1: ("verbs", "*string"),
+        2: ("apiGroups", "*string"),
+        3: ("resources", "*string"),
+        4: ("resourceNames", "*string"),
+        5: ("nonResourceURLs", "*string"),
+    },
+    "RoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "*Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "ClusterRoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "*Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "Subject": {
+        1: ("kind", "string"),
+        2: ("apiGroup", "string"),
+        3: ("name", "string"),
+        4: ("namespace", "string"),
+    },
+    "RoleRef": {1: ("apiGroup", "string"), 2: ("kind", "string"), 3: ("name", "string")},
+    "ResourceQuota": {1: ("metadata", "ObjectMeta"), 2: ("spec", "ResourceQuotaSpec")},
+    "ResourceQuotaSpec": {1: ("hard", "map:Quantity"), 2: ("scopes", "*string")},
 }
 # Go marshals every non-pointer field, zero or not, and its JSON form omits
 # the zero ones; pointer fields (these) are sent only when set, zero included.

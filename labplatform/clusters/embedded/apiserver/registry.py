@@ -144,6 +144,16 @@ BUILTIN = (
         namespaced=False,
         categories=("api-extensions",),
     ),
+    # who may do what (rbac.py decides), and what a namespace may use (admission.py)
+    _grouped("rbac.authorization.k8s.io", "Role", "roles"),
+    _grouped("rbac.authorization.k8s.io", "RoleBinding", "rolebindings"),
+    _grouped("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", namespaced=False),
+    _grouped(
+        "rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", namespaced=False
+    ),
+    _core("ResourceQuota", "resourcequotas", short_names=("quota",), subresources=("status",)),
+    _core("LimitRange", "limitranges", short_names=("limits",)),
+    _grouped("networking.k8s.io", "NetworkPolicy", "networkpolicies", short_names=("netpol",)),
 )
 
 

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from labkit.wsrelay import relay
-from labplatform.clusters.embedded.apiserver import discovery, errors, openapi, proxy
+from labplatform.clusters.embedded.apiserver import discovery, errors, openapi, proxy, rbac
 from labplatform.clusters.embedded.apiserver.api import Api
 from labplatform.clusters.embedded.apiserver.builtin_schemas import (
     BUILTIN_SCHEMAS,
@@ -124,14 +124,15 @@ class ApiServer:
         )
 
     def asgi(self) -> ASGIApp:
-        return _Authenticate(_LogRequests(self.app()), self.token, self._service_account)
+        authorized = _Authorize(_LogRequests(self.app()), rbac.Authorizer(self.api.store))
+        return _Authenticate(authorized, self.token, self._service_account)
 
-    def _service_account(self, token: str) -> bool:
+    def _service_account(self, token: str) -> rbac.User | None:
         try:
-            self.handlers.identity(token, [API_AUDIENCE])
+            user = self.handlers.identity(token, [API_AUDIENCE])["user"]
         except ValueError:
-            return False
-        return True
+            return None
+        return rbac.User(user["username"], tuple(user["groups"]))
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -299,35 +300,75 @@ async def _version(_request: Request) -> Response:
 class _Authenticate:
     """Bearer tokens: the cluster admin's, or a live service account's (pods, the mesh).
 
+    The user a request is made by goes into the scope for :class:`_Authorize`.
     Health and version stay public, as upstream.
     """
 
-    def __init__(self, app: ASGIApp, token: str, service_account: Callable[[str], bool]) -> None:
+    def __init__(
+        self, app: ASGIApp, token: str, service_account: Callable[[str], rbac.User | None]
+    ) -> None:
         self.app = app
         self.token = token.encode()
         self.service_account = service_account
 
-    def _allowed(self, header: bytes) -> bool:
+    def _user(self, header: bytes) -> rbac.User | None:
         # The scheme is case-insensitive (RFC 9110); the Python client's in-cluster
         # configuration sends "bearer".
         scheme, _, token = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer":
-            return False
+            return None
         if hmac.compare_digest(token.encode("latin-1"), self.token):
-            return True
-        return token.count(".") == 2 and self.service_account(token)
+            return rbac.ADMIN
+        return self.service_account(token) if token.count(".") == 2 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"] not in ANONYMOUS_PATHS:
-            headers = dict(scope["headers"])
-            if not self._allowed(headers.get(b"authorization", b"")):
-                if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 1008})
-                    return
-                response = status_response(errors.unauthorized())
-                await response(scope, receive, send)
+            user = self._user(dict(scope["headers"]).get(b"authorization", b""))
+            if user is None:
+                await _refuse(scope, receive, send, errors.unauthorized())
+                return
+            scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)
+
+
+class _Authorize:
+    """RBAC on every resource request and path, for whoever :class:`_Authenticate` found."""
+
+    def __init__(self, app: ASGIApp, authorizer: rbac.Authorizer) -> None:
+        self.app = app
+        self.authorizer = authorizer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        user = scope.get("state", {}).get("user")
+        if scope["type"] in ("http", "websocket") and user is not None:
+            path = scope["path"]
+            try:
+                info = parse_resource_path(path)
+            except errors.ApiError:
+                info = None  # the handler answers 404 for what it cannot address
+            query = scope.get("query_string", b"").decode("latin-1")
+            watch = any(p in ("watch=true", "watch=1") for p in query.split("&"))
+            method = scope.get("method", "GET")
+            attrs = rbac.Attributes.of_request(method, path, watch, info)
+            if not self.authorizer.allowed(user, attrs):
+                denied = errors.forbidden(rbac.forbidden_message(user, attrs))
+                await _refuse(scope, receive, send, denied)
                 return
         await self.app(scope, receive, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: errors.ApiError) -> None:
+    """Answer ``error`` as a Status; a websocket is refused at its handshake."""
+    if scope["type"] == "websocket":
+        if "websocket.http.response" in scope.get("extensions", {}):
+            response = status_response(error)
+            await send({"type": "websocket.http.response.start", "status": error.code,
+                        "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+            await send({"type": "websocket.http.response.body", "body": response.body})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": error.message[:120]})
+        return
+    await status_response(error)(scope, receive, send)
 
 
 class _LogRequests:

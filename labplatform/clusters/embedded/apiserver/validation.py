@@ -63,7 +63,18 @@ MAX_SECRET_SIZE = 1024 * 1024
 FIELD_IMMUTABLE = "field is immutable"
 
 
-_NAME_RULES: dict[str, Rule] = {"Namespace": dns1123_label, "Service": dns1035_label}
+def path_segment(name: str) -> list[str]:
+    """RBAC objects' names (``system:auth-delegator``): anything that fits in a URL path."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in name]
+
+
+_NAME_RULES: dict[str, Rule] = {
+    "Namespace": dns1123_label,
+    "Service": dns1035_label,
+    **dict.fromkeys(("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"), path_segment),
+}
 
 
 def _invalid_each(path: str, value: object, problems: list[str]) -> list[Cause]:

@@ -14,10 +14,11 @@ from labplatform.clusters.embedded.apiserver.controllers.deployments import Depl
 from labplatform.clusters.embedded.apiserver.controllers.endpoints import Endpoints
 from labplatform.clusters.embedded.apiserver.controllers.garbage import GarbageCollector
 from labplatform.clusters.embedded.apiserver.controllers.namespaces import Namespaces
+from labplatform.clusters.embedded.apiserver.controllers.quotas import Quotas
 from labplatform.clusters.embedded.apiserver.controllers.replicasets import ReplicaSets
 from labplatform.clusters.embedded.apiserver.server import Controller
 
 ALL_CONTROLLERS: tuple[Controller, ...] = tuple(
     controller(reconciler)
-    for reconciler in (Namespaces, Deployments, ReplicaSets, Endpoints, GarbageCollector)
+    for reconciler in (Namespaces, Deployments, ReplicaSets, Endpoints, Quotas, GarbageCollector)
 )
