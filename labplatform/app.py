@@ -50,10 +50,14 @@ ADMIN_TOKEN_FILE = "admin-token"
 
 
 def make_backend(settings: Settings) -> ClusterBackend:
-    if settings.backend != "embedded":
-        raise ValueError(
-            f"backend {settings.backend!r} is not available in this version: use 'embedded'"
-        )
+    if settings.backend == "kubernetes":
+        from labplatform.clusters.kubernetes.backend import KubernetesBackend
+
+        return KubernetesBackend(settings.data_dir, settings.kubeconfig)
+    if settings.backend == "kind":
+        from labplatform.clusters.kind.backend import KindBackend
+
+        return KindBackend(settings.data_dir)
     from labplatform.clusters.embedded.backend import EmbeddedBackend
 
     return EmbeddedBackend(settings.data_dir, settings.cluster_memory_mb, settings.cluster_cpus)

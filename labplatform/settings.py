@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     courses_dir: Path = Field(REPO_ROOT / "courses", description="folder of courses to serve")
     backend: Backend = Field("embedded", description="where learners' clusters run")
+    kubeconfig: Path | None = Field(
+        None,
+        description="kubernetes backend: the cluster's kubeconfig; unset, the server's own "
+        "ServiceAccount (running in that cluster)",
+    )
     pool_size: int = Field(1, ge=0, le=100, description="pre-warmed clusters kept ready")
     max_sessions: int = Field(8, ge=1, le=1000, description="live lab sessions at most")
     idle_minutes: float = Field(30, gt=0, description="a session ends after this long idle")

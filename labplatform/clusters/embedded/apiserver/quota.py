@@ -14,25 +14,17 @@ the last step before storing, after webhooks have added their containers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
+from labkit.quantities import SUFFIXES, parse_quantity
 from labplatform.clusters.embedded.apiserver import errors
 
 Obj = dict[str, Any]
 QUOTA_KEY = "/resourcequotas"
 LIMITS_KEY = "/limitranges"
 
-_SUFFIXES = {
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-    "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-}  # fmt: skip
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)(?:[eE]([+-]?[0-9]+))?([a-zA-Z]*)$")
 # What each counted key is counted from: a store key, for object counts.
 _COUNTS = {
     "pods": "/pods",
@@ -56,22 +48,12 @@ _COMPUTE = {  # quota key -> (requests or limits, resource)
 }
 
 
-def parse_quantity(text: object) -> Fraction:
-    """``500m`` -> 1/2, ``128Mi`` -> 134217728, ``1e3`` -> 1000."""
-    match = _QUANTITY.match(str(text).strip())
-    if match is None or match.group(3) not in _SUFFIXES:
-        raise ValueError(f"quantities must match the regular expression {_QUANTITY.pattern}")
-    number, exponent, suffix = match.groups()
-    value = Fraction(number) * _SUFFIXES[suffix]
-    return value * Fraction(10) ** int(exponent) if exponent else value
-
-
 def format_quantity(key: str, value: Fraction) -> str:
     """A quantity as kubectl shows it: cpu in cores or millicores, memory in Ki/Mi/Gi."""
     if key.endswith("memory") or key == "memory":
         for suffix in ("Gi", "Mi", "Ki"):
-            if value and value % _SUFFIXES[suffix] == 0:
-                return f"{value / _SUFFIXES[suffix]}{suffix}"
+            if value and value % SUFFIXES[suffix] == 0:
+                return f"{value / SUFFIXES[suffix]}{suffix}"
         return str(round(value))
     if _COMPUTE.get(key, ("", ""))[1] == "cpu" and value.denominator != 1:
         return f"{round(value * 1000)}m"
