@@ -126,8 +126,9 @@ def test_a_session_cluster_is_created_loaded_meshed_and_deleted(
 
 
 def test_a_missing_kind_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
-    backend = KindBackend(tmp_path)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no kind on it
+    backend = KindBackend(tmp_path / "data")
     with pytest.raises(ClusterError, match=r"kind is not installed \(see `labplatform doctor`\)"):
         backend.create("lp-none", lambda _: None)
     assert backend.names() == set()  # nothing half-made is left to reap
