@@ -154,10 +154,9 @@ class KindBackend:
         try:
             done = subprocess.run(argv, capture_output=True, text=True,
                                   timeout=COMMAND_SECONDS, check=False)  # fmt: skip
-        except FileNotFoundError:
-            raise ClusterError(f"{argv[0]} is not installed (see `labplatform doctor`)") from None
-        except PermissionError:
-            raise ClusterError(f"{argv[0]} on PATH cannot be run (see `labplatform doctor`)") from None
+        except (FileNotFoundError, PermissionError) as exc:
+            why = "is not installed" if isinstance(exc, FileNotFoundError) else "cannot be run"
+            raise ClusterError(f"{argv[0]} {why} (see `labplatform doctor`)") from None
         except subprocess.TimeoutExpired:
             raise ClusterError(f"`{' '.join(argv[:3])}` ran over {COMMAND_SECONDS:.0f} s") from None
         if done.returncode != 0:
