@@ -3,7 +3,7 @@
 # that is already there. Usage: host-packages.sh run|test
 #   run   what `make run` needs: namespaces, bridges, iptables, uid mapping, Node
 #   test  the above plus what the test suite needs: Chromium for the browser tests,
-#         Prometheus to scrape mixer
+#         Prometheus to scrape mixer, docker-compose to validate docker-compose.yml
 # As root it installs with apt-get; as any other user it names the exact
 # packages and the command to install them, and fails.
 set -euo pipefail
@@ -16,7 +16,7 @@ declare -A run_needs=(
   [setpriv]=util-linux [pgrep]=procps [node]=nodejs [npm]=npm [openssl]=openssl
   [curl]=curl
 )
-declare -A test_needs=([chromium]=chromium [prometheus]=prometheus)
+declare -A test_needs=([chromium]=chromium [prometheus]=prometheus [docker-compose]=docker-compose)
 
 missing=()
 check() {

@@ -32,7 +32,8 @@ def test_non_root_user_is_told_the_exact_packages(shared_tmp_dir) -> None:
         result = run_as(user, ["/usr/bin/bash", str(script), "test"], env={"PATH": str(bindir)})
     assert result.returncode == 1
     assert (
-        "missing Debian packages: chromium curl fonts-liberation iproute2 iptables nodejs npm"
+        "missing Debian packages: chromium curl docker-compose fonts-liberation iproute2 iptables"
+        " nodejs npm"
         " openssl procps prometheus uidmap util-linux"
     ) in result.stderr
     assert "sudo apt-get install -y --no-install-recommends chromium" in result.stderr
