@@ -10,6 +10,7 @@ the client's own websocket streams.
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from labplatform.clusters.backend import run_script
 from labplatform.clusters.embedded.backend import EmbeddedBackend
 from labplatform.clusters.kubernetes.backend import KubernetesBackend, SessionQuota
 from labplatform.clusters.toolbox import NAME as TOOLBOX
+from tests.helpers import REPO, VENV_BIN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -173,3 +175,15 @@ def test_deleting_a_session_deletes_its_namespace(sessions: Sessions, tmp_path: 
     assert not backend.learner_kubeconfig("lp-brief").exists()
     backend.delete("lp-brief")  # twice is fine
     assert backend.capacity() >= 1
+
+
+def test_the_documented_deployment_is_accepted_by_the_cluster(sessions: Sessions) -> None:
+    """docs/deploy/kubernetes.yaml, checked by the API server itself (a server-side dry run)."""
+    assert sessions.backend.kubeconfig is not None
+    applied = subprocess.run(
+        [str(VENV_BIN / "kubectl"), "--kubeconfig", str(sessions.backend.kubeconfig), "apply",
+         "--dry-run=server", "-f", str(REPO / "docs/deploy/kubernetes.yaml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert "deployment.apps/course-server created (server dry run)" in applied.stdout
