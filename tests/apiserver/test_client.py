@@ -96,6 +96,16 @@ def test_a_pod_token_authenticates_to_the_api(cluster: LiveCluster) -> None:
     configuration.ssl_ca_cert = str(cluster.kubeconfig.parent / "pki" / "ca.crt")
     configuration.api_key = {"authorization": f"Bearer {token.status.token}"}
     with k8s.ApiClient(configuration) as as_pod:
+        with pytest.raises(k8s.ApiException) as refused:  # who it is, yes; allowed, not yet
+            k8s.CoreV1Api(as_pod).list_namespace()
+        assert refused.value.status == 403
+        assert 'User \\"system:serviceaccount:default:reader\\" cannot list' in refused.value.body
+        k8s.RbacAuthorizationV1Api(cluster.api_client).create_cluster_role_binding({
+            "metadata": {"name": "reader-view"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "view"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": "default"}],
+        })  # fmt: skip
         names = [n.metadata.name for n in k8s.CoreV1Api(as_pod).list_namespace().items]
     assert "default" in names
 

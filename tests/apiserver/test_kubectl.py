@@ -128,7 +128,7 @@ def test_version_and_api_resources(cluster: LiveCluster) -> None:
         assert line.split() in [row.split()[: len(line.split())] for row in resources.splitlines()]
     crds = cluster.kubectl("get", "crd").stdout
     assert "virtualservices.networking.istio.io" in crds
-    # lab clusters have no RBAC: every authenticated user may do everything, and says so
+    # the cluster's admin is in system:masters: RBAC allows them everything, and says so
     assert cluster.kubectl(
         "auth", "can-i", "create", "deployments", "-n", "kube-system"
     ).stdout == ("yes\n")

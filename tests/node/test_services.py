@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -68,12 +69,25 @@ def test_headless_service_names_each_ready_pod(node: NodeCluster) -> None:
 def test_pods_reach_the_api_through_the_kubernetes_service(node: NodeCluster) -> None:
     _client(node)
     sa = "/var/run/secrets/kubernetes.io/serviceaccount"
-    out = node.kubectl(
-        "exec", "client", "--", "sh", "-c",
-        f'curl -s --cacert {sa}/ca.crt -H "Authorization: Bearer $(cat {sa}/token)" '
-        "https://kubernetes.default.svc/api/v1/namespaces/default/pods/client",
-    ).stdout  # fmt: skip
-    assert json.loads(out)["metadata"]["name"] == "client"
+
+    def read_own_pod() -> dict[str, Any]:
+        out = node.kubectl(
+            "exec", "client", "--", "sh", "-c",
+            f'curl -s --cacert {sa}/ca.crt -H "Authorization: Bearer $(cat {sa}/token)" '
+            "https://kubernetes.default.svc/api/v1/namespaces/default/pods/client",
+        ).stdout  # fmt: skip
+        return dict(json.loads(out))
+
+    # The token is the pod's ServiceAccount's: authenticated, and authorized by RBAC alone.
+    refused = read_own_pod()
+    assert (refused["code"], refused["reason"]) == (403, "Forbidden")
+    assert (
+        'User "system:serviceaccount:default:default" cannot get resource "pods"'
+        in (refused["message"])
+    )
+    node.kubectl("create", "rolebinding", "default-view", "--clusterrole=view",
+                 "--serviceaccount=default:default")  # fmt: skip
+    assert read_own_pod()["metadata"]["name"] == "client"
     assert (
         node.kubectl("exec", "client", "--", "sh", "-c", "echo $KUBERNETES_SERVICE_HOST").stdout
         == "10.96.0.1\n"

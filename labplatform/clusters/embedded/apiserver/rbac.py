@@ -171,7 +171,8 @@ WRITE = ["create", "delete", "deletecollection", "patch", "update"]
 # What a namespace's users work with: the workloads, their config and the mesh's rules.
 _WORKLOADS = [
     _rule([""], ["pods", "pods/log", "pods/status", "services", "endpoints", "configmaps",
-                 "serviceaccounts", "events", "persistentvolumeclaims"], READ),
+                 "serviceaccounts", "events", "persistentvolumeclaims", "namespaces",
+                 "resourcequotas", "limitranges"], READ),
     _rule(["apps"], ["deployments", "deployments/scale", "deployments/status", "replicasets",
                      "replicasets/scale", "replicasets/status"], READ),
     _rule(["discovery.k8s.io"], ["endpointslices"], READ),
@@ -191,7 +192,6 @@ _EDIT = [
 ]  # fmt: skip
 _ADMIN = [
     _rule([GROUP], ["roles", "rolebindings"], [*READ, *WRITE]),
-    _rule([""], ["resourcequotas", "limitranges"], READ),
     _rule(["networking.k8s.io"], ["networkpolicies"], [*READ, *WRITE]),
 ]
 
