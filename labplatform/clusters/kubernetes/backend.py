@@ -85,8 +85,11 @@ class KubernetesBackend:
 
     def create(self, name: str, progress: Progress) -> None:
         progress(f"making namespace {name} with its quota, limits and network policies")
-        self.core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(
-            name=name, labels={SESSION_LABEL: "true", "istio-injection": "enabled"})))  # fmt: skip
+        try:
+            labels = {SESSION_LABEL: "true", "istio-injection": "enabled"}
+            self.core.create_namespace({"metadata": {"name": name, "labels": labels}})
+        except ApiException as exc:  # taken, or not ours to make: leave it as it is
+            raise ClusterError(f"namespace {name} could not be made: {exc.reason}") from None
         try:
             self._furnish(name)
             progress("starting the learner's toolbox pod")
