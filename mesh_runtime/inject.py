@@ -59,11 +59,11 @@ def _field(name: str, path: str) -> Obj:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
-# What the sidecar asks of a namespace's quota (Istio's limits, smaller requests: a lab's
-# Envoy is idle most of the time); a namespace whose quota caps cpu or memory admits pods
-# with sidecars only if every container states both.
+# What the sidecar asks of a namespace's quota: a namespace whose quota caps cpu or memory
+# admits pods with sidecars only if every container states both. Smaller than Istio's
+# defaults (100m/128Mi, limits 2 cores/1Gi): a lab's Envoy is idle most of the time.
 RESOURCES = {"requests": {"cpu": "10m", "memory": "40Mi"},
-             "limits": {"cpu": "2", "memory": "1Gi"}}  # fmt: skip
+             "limits": {"cpu": "1", "memory": "512Mi"}}  # fmt: skip
 
 
 def sidecar_containers(pilot: str) -> tuple[Obj, Obj]:

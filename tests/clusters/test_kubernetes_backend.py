@@ -129,7 +129,7 @@ def test_the_quota_refuses_what_goes_over_it(sessions: Sessions) -> None:
         except ApiException as exc:
             body = str(exc.body)
             break
-    assert created == QUOTA.pods
+    assert created == QUOTA.pods, body
     assert f"exceeded quota: session, requested: pods=1, used: pods={QUOTA.pods}" in body
 
     def used() -> dict[str, str]:
@@ -180,6 +180,8 @@ def test_deleting_a_session_deletes_its_namespace(sessions: Sessions, tmp_path: 
 def test_the_documented_deployment_is_accepted_by_the_cluster(sessions: Sessions) -> None:
     """docs/deploy/kubernetes.yaml, checked by the API server itself (a server-side dry run)."""
     assert sessions.backend.kubeconfig is not None
+    # A dry run makes nothing, so the namespace the rest goes into must exist already.
+    sessions.backend.core.create_namespace({"metadata": {"name": "labplatform"}})
     applied = subprocess.run(
         [str(VENV_BIN / "kubectl"), "--kubeconfig", str(sessions.backend.kubeconfig), "apply",
          "--dry-run=server", "-f", str(REPO / "docs/deploy/kubernetes.yaml")],

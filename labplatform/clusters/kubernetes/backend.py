@@ -55,8 +55,9 @@ class SessionQuota:
     pods: int = 20
     cpu: str = "2"  # requests
     memory: str = "2Gi"  # requests
-    limits_cpu: str = "8"
-    limits_memory: str = "8Gi"
+    # every pod at its limits, sidecar included (a sidecar's limits: 1 core, 512Mi)
+    limits_cpu: str = "40"
+    limits_memory: str = "24Gi"
     default_cpu: str = "50m"  # a container that states nothing asks for this
     default_memory: str = "64Mi"
     default_limit_cpu: str = "1"
@@ -118,7 +119,9 @@ class KubernetesBackend:
     def api(self, name: str) -> ApiAccess:
         """The host's access: the course server grades and proxies app tabs with it."""
         config = self.client.configuration
-        token = (config.api_key or {}).get("authorization", "").removeprefix("Bearer ").strip()
+        # A kubeconfig's token is kept as "BearerToken", the in-cluster one as "authorization".
+        values = (config.api_key or {}).values()
+        token = next((v.removeprefix("Bearer ").strip() for v in values if v), "")
         if not token:
             raise ClusterError(
                 "the kubernetes backend needs a token to reach the cluster (a ServiceAccount's, "

@@ -31,6 +31,8 @@ APIEXTENSIONS = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
 ADMISSION = "io.k8s.api.admissionregistration.v1."
 AUTHENTICATION = "io.k8s.api.authentication.v1."
 AUTHORIZATION = "io.k8s.api.authorization.v1."
+RBAC = "io.k8s.api.rbac.v1."
+NETWORKING = "io.k8s.api.networking.v1."
 
 # -- building blocks ---------------------------------------------------------------------
 
@@ -1404,7 +1406,109 @@ def _webhooks(kind: str, go: str) -> Schema:
     )
 
 
+POLICY_RULE = obj(
+    "What a role allows: verbs on resources of API groups (or on non-resource URLs).",
+    {
+        "apiGroups": strings("The API groups of the resources; \"\" is the core group."),
+        "nonResourceURLs": strings("Partial URLs a user may reach (\"*\" as a final segment)."),
+        "resourceNames": strings("Names the rule is limited to; empty means all."),
+        "resources": strings("Resources the rule covers; \"*\" for all, \"pods/log\" for one "
+                             "subresource."),
+        "verbs": strings("The verbs allowed, or \"*\"."),
+    },
+    ("verbs",),
+    go=RBAC + "PolicyRule",
+)  # fmt: skip
+ROLE_REF = obj(
+    "The role a binding grants.",
+    {"apiGroup": s("The group of the role."), "kind": s("Role or ClusterRole."),
+     "name": s("The name of the role.")},
+    ("apiGroup", "kind", "name"),
+    go=RBAC + "RoleRef",
+)  # fmt: skip
+SUBJECT = obj(
+    "Who a binding grants its role to: a User, a Group or a ServiceAccount.",
+    {"apiGroup": s("rbac.authorization.k8s.io for users and groups; empty for accounts."),
+     "kind": s("User, Group or ServiceAccount."), "name": s("The subject's name."),
+     "namespace": s("A ServiceAccount's namespace.")},
+    ("kind", "name"),
+    go=RBAC + "Subject",
+)  # fmt: skip
+_LIMIT_ITEM = obj(
+    "Limits for one kind of object.",
+    {
+        "default": resource_list("Limits given to containers that state none."),
+        "defaultRequest": resource_list("Requests given to containers that state none."),
+        "max": resource_list("The most a container may ask for."),
+        "min": resource_list("The least a container may ask for."),
+        "type": s("The kind of object limited: Container, Pod or PersistentVolumeClaim."),
+    },
+    ("type",),
+    go=CORE + "LimitRangeItem",
+)
+
+
+def _role(kind: str, desc: str) -> Schema:
+    return kind_schema(desc, RBAC + kind, rules=arr(POLICY_RULE, "The role's rules."))
+
+
+def _binding(kind: str, desc: str) -> Schema:
+    return kind_schema(
+        desc, RBAC + kind, roleRef=ROLE_REF, subjects=arr(SUBJECT, "Who the role is granted to.")
+    )
+
+
 BUILTIN_SCHEMAS: dict[str, Schema] = {
+    "rbac.authorization.k8s.io/v1/Role": _role(
+        "Role is a namespaced set of rules, granted by a RoleBinding.", "Role"
+    ),
+    "rbac.authorization.k8s.io/v1/ClusterRole": _role(
+        "ClusterRole is a cluster-wide set of rules, granted by a binding of either kind.",
+        "ClusterRole",
+    ),
+    "rbac.authorization.k8s.io/v1/RoleBinding": _binding(
+        "RoleBinding grants a Role or ClusterRole within its namespace.", "RoleBinding"
+    ),
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": _binding(
+        "ClusterRoleBinding grants a ClusterRole in every namespace.", "ClusterRoleBinding"
+    ),
+    "/v1/ResourceQuota": kind_schema(
+        "ResourceQuota caps what a namespace holds.",
+        CORE + "ResourceQuota",
+        spec=obj(
+            "The caps.",
+            {
+                "hard": resource_list("The most of each resource the namespace may hold."),
+                "scopes": strings("Which objects the quota counts (all, when empty)."),
+            },
+            go=CORE + "ResourceQuotaSpec",
+        ),
+        status=_status("What the namespace uses.", CORE + "ResourceQuotaStatus", {}),
+    ),
+    "/v1/LimitRange": kind_schema(
+        "LimitRange sets defaults and bounds for containers' resources in a namespace.",
+        CORE + "LimitRange",
+        spec=obj(
+            "The limits.",
+            {"limits": arr(_LIMIT_ITEM, "One item per kind of object.")},
+            ("limits",),
+            go=CORE + "LimitRangeSpec",
+        ),
+    ),
+    "networking.k8s.io/v1/NetworkPolicy": kind_schema(
+        "NetworkPolicy says which traffic may reach (and leave) the pods it selects.",
+        NETWORKING + "NetworkPolicy",
+        spec=obj(
+            "The policy.",
+            {
+                "podSelector": LABEL_SELECTOR,
+                "policyTypes": strings("Ingress, Egress or both."),
+                "ingress": arr(obj("Traffic allowed in.", open_=True)),
+                "egress": arr(obj("Traffic allowed out.", open_=True)),
+            },
+            go=NETWORKING + "NetworkPolicySpec",
+        ),
+    ),
     "/v1/Pod": kind_schema(
         "Pod is a collection of containers that can run on a host. Clients create it and "
         "the system schedules it onto a node.",

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import os
 import platform
+import uuid
+from pathlib import Path
 from typing import Any
 
 from labplatform.clusters.embedded.apiserver.api import Api
@@ -169,6 +171,13 @@ def _node(name: str) -> Obj:
     }
 
 
+def _host_file(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
 def _node_status(name: str, address: str) -> Obj:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 1024
     capacity = {"cpu": str(os.cpu_count() or 1), "memory": f"{memory}Ki", "pods": "110"}
@@ -188,6 +197,12 @@ def _node_status(name: str, address: str) -> Obj:
             {"type": "Hostname", "address": name},
         ],
         "nodeInfo": {
+            # Every field a kubelet reports: typed clients (Python's) refuse a NodeSystemInfo
+            # missing one. The machine is this host; the node's identity is its name's.
+            "machineID": _host_file("/etc/machine-id"),
+            "systemUUID": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.labplatform.local")),
+            "bootID": _host_file("/proc/sys/kernel/random/boot_id"),
+            "kubeProxyVersion": "",
             "kubeletVersion": "v1.37.0-labplatform",
             "containerRuntimeVersion": "labplatform://embedded",
             "operatingSystem": "linux",
