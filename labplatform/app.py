@@ -63,6 +63,21 @@ def make_backend(settings: Settings) -> ClusterBackend:
     return EmbeddedBackend(settings.data_dir, settings.cluster_memory_mb, settings.cluster_cpus)
 
 
+def max_sessions_for(settings: Settings, backend: ClusterBackend) -> int:
+    """The configured cap, lowered to what an existing cluster's nodes can hold."""
+    from labplatform.clusters.kubernetes.backend import KubernetesBackend
+
+    if isinstance(backend, KubernetesBackend):
+        fits = backend.capacity()
+        if fits < settings.max_sessions:
+            log.warning(
+                "the cluster holds fewer sessions than max_sessions",
+                extra={"fits": fits, "max_sessions": settings.max_sessions},
+            )
+            return max(fits, 1)
+    return settings.max_sessions
+
+
 def admin_token(settings: Settings) -> str:
     """The configured token, else the one kept in the data directory (made once, mode 0600)."""
     if settings.admin_token:
@@ -92,7 +107,7 @@ def create_app(settings: Settings, backend: ClusterBackend | None = None) -> Fas
         secure_cookies=settings.secure_cookies,
     )
     limits = Limits(
-        max_sessions=settings.max_sessions,
+        max_sessions=max_sessions_for(settings, backend),
         pool_size=settings.pool_size,
         idle_minutes=settings.idle_minutes,
         warn_minutes=settings.warn_minutes,

@@ -21,10 +21,12 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward, stream
 
+from labplatform.app import max_sessions_for
 from labplatform.clusters.backend import run_script
 from labplatform.clusters.embedded.backend import EmbeddedBackend
 from labplatform.clusters.kubernetes.backend import KubernetesBackend, SessionQuota
 from labplatform.clusters.toolbox import NAME as TOOLBOX
+from labplatform.settings import load_settings
 from tests.helpers import REPO, VENV_BIN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -174,7 +176,10 @@ def test_deleting_a_session_deletes_its_namespace(sessions: Sessions, tmp_path: 
     assert "lp-brief" not in backend.names()
     assert not backend.learner_kubeconfig("lp-brief").exists()
     backend.delete("lp-brief")  # twice is fine
-    assert backend.capacity() >= 1
+    fits = backend.capacity()  # this host's cores and memory over one session's quota
+    assert fits >= 1
+    wishful = load_settings(data_dir=tmp_path, max_sessions=fits + 100)
+    assert max_sessions_for(wishful, backend) == fits
 
 
 def test_the_documented_deployment_is_accepted_by_the_cluster(sessions: Sessions) -> None:
