@@ -44,11 +44,17 @@ class Sessions:
         api = k8s_config.new_client_from_config(str(self.backend.learner_kubeconfig(name)))
         return k8s.CoreV1Api(api)
 
-    def wait_running(self, name: str, pod: str) -> None:
+    def wait_ready(self, name: str, pod: str) -> None:
+        """Ready, not just running: its sidecar must be taking the pod's traffic."""
         core = self.learner(name)
         deadline = time.monotonic() + 120
-        while core.read_namespaced_pod(pod, name).status.phase != "Running":
-            assert time.monotonic() < deadline, f"pod {pod} did not start"
+
+        def ready() -> bool:
+            conditions = core.read_namespaced_pod(pod, name).status.conditions or []
+            return any(c.type == "Ready" and c.status == "True" for c in conditions)
+
+        while not ready():
+            assert time.monotonic() < deadline, f"pod {pod} did not become ready"
             time.sleep(0.5)
 
 
@@ -153,7 +159,7 @@ def test_exec_and_port_forward_through_the_official_clients_streams(sessions: Se
     )  # fmt: skip
     assert said.startswith("hello from toolbox"), said
     ada.create_namespaced_pod(sessions.one, pod("whoami"))
-    sessions.wait_running(sessions.one, "whoami")
+    sessions.wait_ready(sessions.one, "whoami")
     forward = portforward(
         ada.connect_get_namespaced_pod_portforward, "whoami", sessions.one, ports="80"
     )
@@ -164,7 +170,7 @@ def test_exec_and_port_forward_through_the_official_clients_streams(sessions: Se
     while chunk := connection.recv(65536):
         reply += chunk
     connection.close()
-    assert reply.startswith(b"HTTP/1.0 200"), reply[:200]
+    assert reply.startswith(b"HTTP/1.0 200"), (reply[:200], forward.error(80))
     assert b"Hostname: whoami" in reply and b"GET /hello" in reply, reply
 
 

@@ -205,13 +205,17 @@ async def create_pod_sandbox(
 
 
 async def _wait_for_own_netns(pause: asyncio.subprocess.Process) -> None:
-    """Until the pause process has left the node's namespaces (unshare runs before exec)."""
+    """Until the pause process has made the pod's namespaces and mounts and become ``sleep``.
+
+    Its argv[0] must be ``sleep``: the shell before it carries the script, whose text
+    says "sleep" too, and a container that joined then would miss the pod's ``/etc``.
+    """
     node = Path("/proc/self/ns/net").stat().st_ino
     for _ in range(500):
         if pause.returncode is not None:
             break
         with contextlib.suppress(OSError):
-            execed = b"sleep" in Path(f"/proc/{pause.pid}/cmdline").read_bytes()
+            execed = Path(f"/proc/{pause.pid}/cmdline").read_bytes().startswith(b"sleep\0")
             if execed and Path(f"/proc/{pause.pid}/ns/net").stat().st_ino != node:
                 return
         await asyncio.sleep(0.005)
