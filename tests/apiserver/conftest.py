@@ -32,7 +32,8 @@ from labplatform.clusters.embedded.apiserver.server import ApiServer
 from labplatform.clusters.embedded.apiserver.store import Store
 from labplatform.clusters.embedded.apiserver.tokens import TokenIssuer
 from labplatform.clusters.embedded.manager import ClusterInfo, EmbeddedClusters
-from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from labplatform.clusters.embedded.pki import ClusterCredentials
+from labplatform.clusters.kubeconfig import write_kubeconfig
 from tests.helpers import VENV_BIN, free_port
 
 KUBECTL = str(VENV_BIN / "kubectl")
@@ -145,7 +146,8 @@ def serve_in_thread(
         assert time.monotonic() < deadline, "the in-process API server did not start"
         time.sleep(0.01)
     kubeconfig = directory / "kubeconfig"
-    write_kubeconfig(kubeconfig, "in-process", f"https://127.0.0.1:{port}", credentials)
+    server = f"https://127.0.0.1:{port}"
+    write_kubeconfig(kubeconfig, "in-process", server, credentials.ca_pem, credentials.token)
     try:
         yield kubeconfig
     finally:

@@ -20,7 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
-from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from labplatform.clusters.embedded.pki import ClusterCredentials
+from labplatform.clusters.kubeconfig import write_kubeconfig
 from tests.helpers import JsonRequestHandler
 
 VERSION = {
@@ -113,7 +114,7 @@ def test_the_kubeconfig_drives_the_official_client(
 ) -> None:
     path = tmp_path / "home" / ".kube" / "config"
     server = f"https://127.0.0.1:{api_port}"
-    write_kubeconfig(path, "lab", server, credentials, namespace="lab")
+    write_kubeconfig(path, "lab", server, credentials.ca_pem, credentials.token, namespace="lab")
 
     configuration = k8s.Configuration()
     k8s_config.load_kube_config(config_file=str(path), client_configuration=configuration)
@@ -136,7 +137,7 @@ def test_a_kubeconfig_with_another_token_is_unauthorized(
 ) -> None:
     path = tmp_path / "stale-kubeconfig"
     stale = dataclasses.replace(credentials, token="not-the-token")
-    write_kubeconfig(path, "lab", f"https://127.0.0.1:{api_port}", stale)
+    write_kubeconfig(path, "lab", f"https://127.0.0.1:{api_port}", stale.ca_pem, stale.token)
     with (
         k8s_config.new_client_from_config(config_file=str(path)) as api_client,
         pytest.raises(k8s.ApiException) as refused,

@@ -38,7 +38,8 @@ from labplatform.clusters.embedded.node.sandbox import (
     inside_environment,
     remove_cgroups,
 )
-from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from labplatform.clusters.embedded.pki import ClusterCredentials
+from labplatform.clusters.kubeconfig import write_kubeconfig
 
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 READY_TIMEOUT = 30.0
@@ -106,7 +107,7 @@ class EmbeddedClusters:
                 memory_mb=memory_mb,
                 cpus=cpus,
             )
-            write_kubeconfig(directory / "kubeconfig", name, info.server, credentials)
+            self._write_kubeconfig(info, credentials)
             self._save(info)
             self._start(info, progress, listener)
         except BaseException:
@@ -125,10 +126,15 @@ class EmbeddedClusters:
             listener = _listen(0)
             info.port = int(listener.getsockname()[1])
             credentials = ClusterCredentials.load_or_create(self.directory(name) / "pki")
-            write_kubeconfig(self.directory(name) / "kubeconfig", name, info.server, credentials)
+            self._write_kubeconfig(info, credentials)
             progress(f"port taken meanwhile; the API moved to {info.server} (kubeconfig updated)")
         self._start(info, progress, listener)
         return info
+
+    def _write_kubeconfig(self, info: ClusterInfo, credentials: ClusterCredentials) -> None:
+        """The admin kubeconfig for the cluster's API on the host, as ``cluster create`` prints."""
+        write_kubeconfig(self.directory(info.name) / "kubeconfig", info.name, info.server,
+                         credentials.ca_pem, credentials.token)  # fmt: skip
 
     def stop(self, name: str) -> None:
         self.info(name)

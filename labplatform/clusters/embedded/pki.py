@@ -13,23 +13,22 @@ Layout of the directory (0700; every file 0600): ``ca.key``, ``ca.crt``,
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hmac
 import ipaddress
-import os
 import secrets
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from labplatform.clusters.kubeconfig import write_private
 
 SERVER_NAMES = (
     "localhost",
@@ -47,22 +46,6 @@ RENEW_BEFORE = dt.timedelta(days=30)
 BACKDATE = dt.timedelta(minutes=5)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with a file only its owner can read.
-
-    The file is 0600 before any secret is written to it, and a crash leaves either
-    the old file or the new one, never half of one.
-    """
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -137,8 +120,8 @@ def _issue_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifi
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(directory / "ca.key", _key_pem(key))
-    _write_private(directory / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
+    write_private(directory / "ca.key", _key_pem(key))
+    write_private(directory / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
     return key, cert
 
 
@@ -179,8 +162,8 @@ def _issue_serving_cert(
     )
     # Key first: a crash between the two leaves a pair that does not match, which
     # the next start detects and reissues.
-    _write_private(directory / "apiserver.key", _key_pem(key))
-    _write_private(directory / "apiserver.crt", cert.public_bytes(serialization.Encoding.PEM))
+    write_private(directory / "apiserver.key", _key_pem(key))
+    write_private(directory / "apiserver.crt", cert.public_bytes(serialization.Encoding.PEM))
 
 
 @dataclass(frozen=True)
@@ -238,7 +221,7 @@ class ClusterCredentials:
         token = token_path.read_text().strip() if token_path.is_file() else ""
         if not token:
             token = secrets.token_urlsafe(32)
-            _write_private(token_path, token.encode())
+            write_private(token_path, token.encode())
         return cls(directory, token)
 
     def ssl_server_context(self) -> ssl.SSLContext:
@@ -258,38 +241,3 @@ class ClusterCredentials:
         return scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), self.token.encode()
         )
-
-
-def write_kubeconfig(
-    path: Path,
-    cluster_name: str,
-    server_url: str,
-    credentials: ClusterCredentials,
-    namespace: str = "default",
-) -> None:
-    """A kubeconfig (0600) that trusts this cluster's CA alone and carries its token."""
-    user = f"{cluster_name}-admin"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": cluster_name,
-                "cluster": {
-                    "server": server_url,
-                    "certificate-authority-data": base64.b64encode(credentials.ca_pem).decode(),
-                },
-            }
-        ],
-        "users": [{"name": user, "user": {"token": credentials.token}}],
-        "contexts": [
-            {
-                "name": cluster_name,
-                "context": {"cluster": cluster_name, "user": user, "namespace": namespace},
-            }
-        ],
-        "current-context": cluster_name,
-        "preferences": {},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_private(path, yaml.safe_dump(config, sort_keys=False).encode())

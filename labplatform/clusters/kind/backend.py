@@ -28,6 +28,7 @@ import yaml
 from labplatform.clusters import toolbox
 from labplatform.clusters.backend import ApiAccess, ClusterError, Progress
 from labplatform.clusters.images import references
+from labplatform.clusters.kubeconfig import write_private
 
 NAMESPACE = "labplatform"  # the toolbox and the course server's account live here
 SERVER_ACCOUNT = "course-server"
@@ -109,9 +110,8 @@ class KindBackend:
 
     def api(self, name: str) -> ApiAccess:
         directory = self.root / name
-        cluster = yaml.safe_load(self.kubeconfig(name).read_text())["clusters"][0]["cluster"]
         return ApiAccess(
-            server=cluster["server"],
+            server=self._cluster_entry(name)["server"],
             ca_file=directory / "ca.crt",
             token=(directory / "token").read_text().strip(),
             kubeconfig=self.kubeconfig(name),
@@ -144,11 +144,14 @@ class KindBackend:
             request = core.create_namespaced_service_account_token(
                 SERVER_ACCOUNT, NAMESPACE, {"spec": {"expirationSeconds": TOKEN_SECONDS}}
             )
-        directory = self.root / name
-        cluster = yaml.safe_load(self.kubeconfig(name).read_text())["clusters"][0]["cluster"]
-        (directory / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
-        (directory / "token").write_text(request.status.token)
-        (directory / "token").chmod(0o600)
+        ca = base64.b64decode(self._cluster_entry(name)["certificate-authority-data"])
+        (self.root / name / "ca.crt").write_bytes(ca)
+        write_private(self.root / name / "token", request.status.token.encode())
+
+    def _cluster_entry(self, name: str) -> dict[str, Any]:
+        """The cluster of the kubeconfig kind wrote: its server and CA."""
+        config = yaml.safe_load(self.kubeconfig(name).read_text())
+        return dict(config["clusters"][0]["cluster"])
 
     def _run(self, *argv: str) -> None:
         try:

@@ -27,14 +27,12 @@ deleting the namespace deletes everything the session made.
 
 from __future__ import annotations
 
-import base64
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -42,6 +40,7 @@ from kubernetes.client.exceptions import ApiException
 from labkit.quantities import parse_quantity
 from labplatform.clusters import toolbox
 from labplatform.clusters.backend import ApiAccess, ClusterError, Progress
+from labplatform.clusters.kubeconfig import write_kubeconfig
 
 SESSION_LABEL = "labplatform.io/session"
 LEARNER = "learner"
@@ -189,19 +188,10 @@ class KubernetesBackend:
             LEARNER, name, {"spec": {"expirationSeconds": TOKEN_SECONDS}}
         )
         access = self.api(name)
-        ca = base64.b64encode(access.ca_file.read_bytes()).decode()
-        document = {
-            "apiVersion": "v1", "kind": "Config", "current-context": name,
-            "clusters": [{"name": name, "cluster": {"server": access.server,
-                                                    "certificate-authority-data": ca}}],
-            "users": [{"name": LEARNER, "user": {"token": request.status.token}}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": LEARNER,
-                                                   "namespace": name}}],
-        }  # fmt: skip
-        path = self.learner_kubeconfig(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(document))
-        path.chmod(0o600)
+        write_kubeconfig(
+            self.learner_kubeconfig(name), name, access.server, access.ca_file.read_bytes(),
+            request.status.token, namespace=name, user=LEARNER,
+        )  # fmt: skip
 
 
 def _network_policies() -> list[dict[str, Any]]:

@@ -32,7 +32,8 @@ from labplatform.clusters.embedded.node import network
 from labplatform.clusters.embedded.node.cluster_services import ClusterServices, system_objects
 from labplatform.clusters.embedded.node.kubelet import NodeContext, kubelet
 from labplatform.clusters.embedded.node.runtime import EmbeddedNode
-from labplatform.clusters.embedded.pki import ClusterCredentials, write_kubeconfig
+from labplatform.clusters.embedded.pki import ClusterCredentials
+from labplatform.clusters.kubeconfig import write_kubeconfig
 
 log = logging.getLogger("labplatform.node")
 
@@ -56,8 +57,9 @@ async def serve(directory: Path, name: str) -> None:
     credentials = ClusterCredentials.load_or_create(
         directory / "pki", extra_ips=[network.GATEWAY, "10.96.0.1"]
     )
+    inside = f"https://{network.GATEWAY}:{API_PORT}"
     write_kubeconfig(
-        directory / NODE_KUBECONFIG, name, f"https://{network.GATEWAY}:{API_PORT}", credentials
+        directory / NODE_KUBECONFIG, name, inside, credentials.ca_pem, credentials.token
     )
     store = Store(directory / "store.db")
     services = ClusterServices()
