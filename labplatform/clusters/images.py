@@ -85,6 +85,7 @@ def build_all(root: Path, progress: Callable[[str], None]) -> None:
         raise ImageBuildError("the docker client found no engine: start Docker, then retry")
     commands = [command for image in IMAGES for command in image.build_commands(root)]
     for number, command in enumerate(commands, 1):
-        progress(f"[{number}/{len(commands)}] {command[command.index('-t') + 1]}")
+        reference = command[command.index("-t") + 1]
+        progress(f"[{number}/{len(commands)}] {reference}")
         if subprocess.run(command, check=False).returncode != 0:
-            raise ImageBuildError(f"building {command[command.index('-t') + 1]} failed (above)")
+            raise ImageBuildError(f"building {reference} failed (above)")

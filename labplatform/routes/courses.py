@@ -72,17 +72,18 @@ def course_router() -> APIRouter:
         step = all_pages[index]
         learner = platform.identity.current(request)
         session = platform.sessions.live_session(learner.id, slug, lab_slug) if learner else None
-        gradable = bool(step.checks or step.verify) and step in lab.steps
+        graded = bool(step.checks or step.verify)
+        done = done_steps(platform, learner.id, slug, lab_slug) if learner else set()
         if session is not None and session.state == "ready":
             platform.sessions.viewed(session.id, step.slug)
-            if step in lab.steps and not gradable:
+            if step in lab.steps and not graded and step.slug not in done:
                 read_step(platform, session.learner_id, slug, lab_slug, step.slug)
+                done.add(step.slug)
         app_base = f"/sessions/{session.id}/app" if session else None
         renderer = StepRenderer(
             asset_url=lambda path: f"/courses/{slug}/files/{_relative(course, step, path)}",
             traffic_url=lambda host, port: f"{app_base}/{port}/" if app_base else f"#app-{port}",
         )
-        done = done_steps(platform, learner.id, slug, lab_slug) if learner else set()
         return platform.page(
             request,
             "lab.html",
@@ -98,7 +99,7 @@ def course_router() -> APIRouter:
             expires_in=round(platform.sessions.expires_in(session)) if session else 0,
             warn_seconds=round(platform.settings.warn_minutes * 60),
             done=done,
-            gradable=gradable,
+            gradable=graded and step in lab.steps,
             tabs=lab.tabs or [{"name": "App", "port": 80}],
         )
 

@@ -14,7 +14,7 @@ the last step before storing, after webhooks have added their containers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import Any
 
@@ -50,12 +50,13 @@ _COMPUTE = {  # quota key -> (requests or limits, resource)
 
 def format_quantity(key: str, value: Fraction) -> str:
     """A quantity as kubectl shows it: cpu in cores or millicores, memory in Ki/Mi/Gi."""
-    if key.endswith("memory") or key == "memory":
+    kind = _COMPUTE.get(key, ("", ""))[1]
+    if kind == "memory":
         for suffix in ("Gi", "Mi", "Ki"):
             if value and value % SUFFIXES[suffix] == 0:
                 return f"{value / SUFFIXES[suffix]}{suffix}"
         return str(round(value))
-    if _COMPUTE.get(key, ("", ""))[1] == "cpu" and value.denominator != 1:
+    if kind == "cpu" and value.denominator != 1:
         return f"{round(value * 1000)}m"
     return str(round(value))
 
@@ -95,11 +96,12 @@ def source_of(key: str) -> str | None:
     return _COUNTS.get(key) or ("/pods" if key in _COMPUTE else None)
 
 
-def check(store_key: str, obj: Obj, quotas: list[Obj], objects_of: Any) -> None:
-    """Refuse creating ``obj`` (stored under ``store_key``) if a quota would be exceeded.
+ObjectsOf = Callable[[str], Iterable[Obj]]  # a store key -> what the namespace holds of it
 
-    ``objects_of(store_key)`` lists what the namespace holds now.
-    """
+
+def check(store_key: str, obj: Obj, quotas: list[Obj], objects_of: ObjectsOf) -> None:
+    """Refuse creating ``obj`` (stored under ``store_key``) if a quota would be exceeded."""
+    present = list(objects_of(store_key))
     for quota in quotas:
         hard = ((quota.get("spec") or {}).get("hard")) or {}
         name = quota["metadata"]["name"]
@@ -116,7 +118,7 @@ def check(store_key: str, obj: Obj, quotas: list[Obj], objects_of: Any) -> None:
         over = []
         for key in keys:
             requested = usage(key, [obj])
-            used = usage(key, objects_of(store_key))
+            used = usage(key, present)
             if requested and used + requested > parse_quantity(hard[key]):
                 over.append((key, requested, used, parse_quantity(hard[key])))
         if over:
@@ -142,11 +144,11 @@ def _unspecified(pod: Obj, which: str, resource: str) -> list[str]:
 
 def apply_limit_defaults(pod: Obj, limit_ranges: Iterable[Obj]) -> None:
     """Fill in container requests and limits a LimitRange defaults, where the pod gives none."""
+    containers, inits = _containers(pod)
     for limit_range in limit_ranges:
         for item in (limit_range.get("spec") or {}).get("limits") or []:
             if item.get("type", "Container") != "Container":
                 continue
-            containers, inits = _containers(pod)
             for container in [*inits, *containers]:
                 resources = container.setdefault("resources", {})
                 pairs = (("limits", item.get("default")), ("requests", item.get("defaultRequest")))
@@ -158,7 +160,7 @@ def apply_limit_defaults(pod: Obj, limit_ranges: Iterable[Obj]) -> None:
                     resources.setdefault("requests", {}).setdefault(resource, value)
 
 
-def status(quota: Obj, objects_of: Any) -> Obj:
+def status(quota: Obj, objects_of: ObjectsOf) -> Obj:
     """The quota's ``status``: its hard caps and what the namespace uses of each."""
     hard = ((quota.get("spec") or {}).get("hard")) or {}
     used = {}

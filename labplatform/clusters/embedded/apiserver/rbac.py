@@ -15,9 +15,11 @@ so a namespace can be handed to a learner with one RoleBinding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from labplatform.clusters.embedded.apiserver.routing import RequestInfo
+from labplatform.clusters.embedded.apiserver.store import Store
 
 Obj = dict[str, Any]
 GROUP = "rbac.authorization.k8s.io"
@@ -59,7 +61,7 @@ class Attributes:
         method: str,
         path: str,
         watch: bool,
-        info: Any | None,  # routing.RequestInfo, or None for a non-resource path
+        info: RequestInfo | None,  # None: a non-resource path
     ) -> Attributes:
         if info is None:
             return cls(verb=method.lower() if method != "HEAD" else "get", path=path)
@@ -78,8 +80,9 @@ class Attributes:
         if not self.resource:
             return f'{self.verb} path "{self.path}"'
         resource = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        where = f' in the namespace "{self.namespace}"' if self.namespace else ""
-        where = where or " at the cluster scope"
+        where = (
+            f' in the namespace "{self.namespace}"' if self.namespace else " at the cluster scope"
+        )
         return f'{self.verb} resource "{resource}" in API group "{self.group}"{where}'
 
 
@@ -91,8 +94,7 @@ def forbidden_message(user: User, attrs: Attributes) -> str:
     return f'{subject} is forbidden: User "{user.name}" cannot {attrs.describe()}'
 
 
-def _covers(values: Iterable[str], wanted: str) -> bool:
-    values = list(values or [])
+def _covers(values: list[str], wanted: str) -> bool:
     return "*" in values or wanted in values
 
 
@@ -132,7 +134,7 @@ def subject_matches(subject: Obj, user: User, binding_namespace: str) -> bool:
 class Authorizer:
     """RBAC decisions over the Roles, ClusterRoles and bindings in the API server's store."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def allowed(self, user: User, attrs: Attributes) -> bool:

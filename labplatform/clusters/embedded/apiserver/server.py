@@ -124,7 +124,7 @@ class ApiServer:
         )
 
     def asgi(self) -> ASGIApp:
-        authorized = _Authorize(_LogRequests(self.app()), rbac.Authorizer(self.api.store))
+        authorized = _Authorize(_LogRequests(self.app()), self.handlers.authorizer)
         return _Authenticate(authorized, self.token, self._service_account)
 
     def _service_account(self, token: str) -> rbac.User | None:
@@ -340,7 +340,8 @@ class _Authorize:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         user = scope.get("state", {}).get("user")
-        if scope["type"] in ("http", "websocket") and user is not None:
+        # The admin (grader, app tabs, kubectl) may do anything: no attributes to work out.
+        if scope["type"] in ("http", "websocket") and user not in (None, rbac.ADMIN):
             path = scope["path"]
             try:
                 info = parse_resource_path(path)

@@ -14,7 +14,7 @@ from labplatform.clusters.embedded.apiserver.controllers.base import (
     ns_name,
     write_status,
 )
-from labplatform.clusters.embedded.apiserver.store import Change, Obj
+from labplatform.clusters.embedded.apiserver.store import Change
 
 COUNTED = frozenset({"/pods", "/services", "/configmaps", "/secrets", "apps/deployments",
                      "apps/replicasets"})  # fmt: skip
@@ -38,10 +38,7 @@ class Quotas(Reconciler[NsName]):
         if live is None:
             return None
 
-        def objects_of(key: str) -> list[Obj]:
-            return list(self.api.store.objects(key, namespace))
-
-        wanted = quota.status(live, objects_of)
+        wanted = quota.status(live, lambda key: self.api.store.objects(key, namespace))
         if live.get("status") != wanted:
             await write_status(self.api, quota.QUOTA_KEY, live, wanted)
         return None
